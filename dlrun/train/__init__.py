@@ -1,0 +1,5 @@
+"""Training: the loop, evaluation, checkpoints, losses and metrics per task."""
+
+from dlrun.train.loop import fit
+
+__all__ = ["fit"]

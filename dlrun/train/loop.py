@@ -1,0 +1,124 @@
+"""The training loop: one flat pass per epoch, read by the host once per epoch.
+
+`fit` is a generator: it yields each epoch's metrics row, and writes that
+epoch's checkpoint only after the caller has logged the row, so a crash never
+leaves a checkpoint ahead of the metrics. Inside an epoch nothing waits on the
+device: losses and gradient norms accumulate as device tensors.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dlrun.data import Dataset
+from dlrun.data.batches import shuffled_batches
+from dlrun.train.checkpoint import restore_rng, rng_state, save_atomic
+from dlrun.train.evaluate import evaluate
+from dlrun.train.task import loss_fn
+
+SPLITS = ("train", "val", "test")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def fit(
+    model: nn.Module,
+    data: Dataset,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    *,
+    trainer,
+    sched_interval: str = "epoch",
+    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: dict | None = None,
+) -> Iterator[dict]:
+    """Train for `trainer.epochs` epochs, yielding one row of metrics per epoch."""
+    device = data.x_train.device
+    criterion = loss_fn(data.task)
+    params = [p for p in model.parameters() if p.requires_grad]
+    generator = torch.Generator(device=device).manual_seed(trainer.seed)
+    start_epoch, best_val, best_epoch = 0, math.inf, 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        restore_rng(resume["rng"], generator)
+        start_epoch, best_val, best_epoch = resume["epoch"], resume["best_val_loss"], resume["best_epoch"]
+
+    for epoch in range(start_epoch + 1, trainer.epochs + 1):
+        lr = optimizer.param_groups[0]["lr"]
+        started = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        norm_sum = torch.zeros((), device=device)
+        steps = 0
+        for xb, yb in shuffled_batches(data.x_train, data.y_train, trainer.batch_size, generator):
+            # forward / backward
+            loss = criterion(model(xb), yb)
+            objective = loss + penalty(model) if penalty is not None else loss
+            optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            # global gradient norm (a device tensor), optionally clipped
+            grads = [p.grad for p in params if p.grad is not None]
+            norm = torch.nn.utils.get_total_norm(grads)
+            if trainer.grad_clip is not None:
+                torch.nn.utils.clip_grads_with_norm_(params, trainer.grad_clip, norm)
+            optimizer.step()
+            if sched_interval == "step":
+                scheduler.step()
+            loss_sum += loss.detach()
+            norm_sum += norm
+            steps += 1
+        _sync(device)
+        train_seconds = time.perf_counter() - started
+
+        # evaluate every split; the one host sync of the epoch is the .tolist() below
+        metrics = {split: evaluate(model, *data.split(split), data.task, trainer.eval_batch_size)
+                   for split in SPLITS}
+        names = [(split, key) for split in SPLITS for key in metrics[split]]
+        values = torch.stack(
+            [metrics[s][k].float() for s, k in names] + [loss_sum / steps, norm_sum / steps]
+        ).tolist()
+        row = {"epoch": epoch}
+        row.update({f"{s}_{k}": v for (s, k), v in zip(names, values)})
+        row.update(
+            lr=lr, grad_norm=values[-1], batch_loss=values[-2], steps=steps,
+            step_time_s=train_seconds, epoch_time_s=time.perf_counter() - started,
+        )
+
+        # schedule, bookkeeping, then hand the row to the caller before checkpointing
+        if sched_interval == "epoch":
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(row["val_loss"])
+            else:
+                scheduler.step()
+        improved = row["val_loss"] < best_val
+        if improved:
+            best_val, best_epoch = row["val_loss"], epoch
+        row["best_epoch"] = best_epoch
+        yield row
+
+        if checkpoint_dir is not None:
+            state = {
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng_state(generator),
+                "best_val_loss": best_val,
+                "best_epoch": best_epoch,
+            }
+            save_atomic(state, checkpoint_dir / "last.pt")
+            if improved:
+                save_atomic({"epoch": epoch, "model": state["model"], "val_loss": best_val},
+                            checkpoint_dir / "best.pt")
