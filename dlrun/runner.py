@@ -74,11 +74,15 @@ def summarize(rows: list[dict], run_dir: Path, params: int, device: torch.device
     }
 
 
-def run_job(cfg: DictConfig) -> float:
-    """Train one configured run; returns its final validation loss (what sweepers minimize)."""
+def run_job(cfg: DictConfig, run_dir: Path | None = None) -> float:
+    """Train one configured run into `run_dir` (Hydra's output directory by default).
+
+    Returns the final validation loss, which is what sweepers minimize.
+    """
     started = time.perf_counter()
     validate(cfg)
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.trainer.device)
     data, model, optimizer, scheduler, interval = build(cfg, device)
     penalty = weight_penalty(l2=OmegaConf.select(cfg, "reg.l2.strength", default=0.0))
