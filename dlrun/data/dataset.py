@@ -22,7 +22,12 @@ TASKS = ("regression", "binary", "multiclass")
 
 @dataclass
 class Dataset:
-    """Three splits as tensors. Regression targets are float (N, k); class labels are long (N,)."""
+    """Three splits as tensors.
+
+    Inputs: tabular (N, F), images (N, C, H, W), sequences (N, T, F) batch-first with
+    features last. Targets: regression float (N, k); class labels long (N,), or (N, T)
+    for per-step labelling.
+    """
 
     name: str
     task: str
@@ -38,6 +43,11 @@ class Dataset:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+    @property
+    def per_step(self) -> bool:
+        """Class labels with a time axis, y of shape (N, T): one label per sequence step."""
+        return self.task != "regression" and self.y_train.ndim == 2
 
     @property
     def out_features(self) -> int:
