@@ -6,14 +6,23 @@ without paying for it.
 
 from __future__ import annotations
 
+import difflib
+import json
+import math
 import os
+import re
 import sys
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from dlrun.errors import UserError
+from dlrun.errors import RunFailed, UserError
+from dlrun.report.files import write_json
 from dlrun.schema import register_schemas
 
 
@@ -54,9 +63,24 @@ def run(cfg: DictConfig) -> float:
 
     try:
         return run_job(cfg)
-    except UserError as error:
-        print(f"dlrun: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    except Exception as error:  # instantiate() wraps errors raised while building
+        failure = _cause(error, (UserError, RunFailed))
+        if failure is None:
+            raise
+    kind = "error" if isinstance(failure, UserError) else "run failed"
+    print(f"dlrun: {kind}: {failure}", file=sys.stderr)
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        _mark_failed(failure)
+        return math.nan  # this job failed; the sweep goes on
+    sys.exit(2 if isinstance(failure, UserError) else 3)
+
+
+def _mark_failed(error: Exception) -> None:
+    """Leave the reason in the job's summary.json so sweep summaries can show it."""
+    path = Path(HydraConfig.get().runtime.output_dir, "summary.json")
+    summary = json.loads(path.read_text()) if path.is_file() else {}
+    summary.update(status="failed", error=str(error))
+    write_json(path, summary)
 
 
 def _key(override: str) -> str:
@@ -75,9 +99,79 @@ def with_resumed_overrides(argv: list[str]) -> list[str]:
     return [*earlier, *argv]
 
 
+def _cause(error: BaseException, kind: type | tuple[type, ...]) -> BaseException | None:
+    """The first exception of `kind` along the chain Hydra and OmegaConf wrap around it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, kind):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in Path(_config_dir(), group).glob("*.yaml"))
+
+
+def _did_you_mean(error: BaseException) -> str:
+    """A close name for an unknown group option or key, when there is one."""
+    text = str(error)
+    missing = re.search(r"Could not find '([\w/]+)/(\w+)'", text)
+    if missing:
+        group, option = missing.groups()
+        close = difflib.get_close_matches(option, _options(group), n=1)
+        return f"did you mean {group}={close[0]}?" if close else f"choose from: {', '.join(_options(group))}"
+    key_error = _cause(error, (ConfigKeyError, ConfigAttributeError))
+    if key_error is not None and key_error.parent_node is not None and key_error.key is not None:
+        keys = [str(k) for k in key_error.parent_node.keys()]
+        close = difflib.get_close_matches(str(key_error.key), keys, n=1)
+        if close:
+            parent = key_error.full_key.rpartition(".")[0]
+            return f"did you mean {parent + '.' if parent else ''}{close[0]}?"
+    return ""
+
+
+def report_error(error: BaseException) -> int:
+    """Say what went wrong in a line or two, without a traceback; return the exit code.
+
+    Anything that is not a user error (a bug in dlrun) is re-raised with its traceback.
+    """
+    user = _cause(error, UserError)
+    if user is not None:
+        print(f"dlrun: error: {user}", file=sys.stderr)
+        return 2
+    if isinstance(error, (CompactHydraException, OmegaConfBaseException)):
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        if isinstance(error.__cause__, OmegaConfBaseException):
+            lines += [line for line in str(error.__cause__).splitlines() if line.strip()]
+        lines = [line for line in lines if not line.startswith(("Config search path", "\tprovider"))]
+        hint = _did_you_mean(error)
+        print("dlrun: error: " + "\n  ".join(lines) + (f"\n  {hint}" if hint else ""), file=sys.stderr)
+        return 2
+    if isinstance(error, OSError) and error.filename:
+        print(
+            f"dlrun: error: cannot write {error.filename} ({error.strerror}); run from a writable "
+            "directory or pick one with hydra.run.dir=... (hydra.sweep.dir=... for -m).",
+            file=sys.stderr,
+        )
+        return 2
+    raise error
+
+
 def main() -> None:
     sys.argv[1:] = with_resumed_overrides(sys.argv[1:])
-    run()
+    show_tracebacks = "HYDRA_FULL_ERROR" in os.environ
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # errors reach us instead of Hydra's traceback printer
+    try:
+        run()
+    except Exception as error:
+        if show_tracebacks:
+            raise
+        sys.exit(report_error(error))
+    finally:
+        if not show_tracebacks:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ and print the result table.
 from __future__ import annotations
 
 import platform
+import signal
 import sys
 import time
 from pathlib import Path
@@ -19,8 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 import dlrun
 from dlrun.config import validate
-from dlrun.errors import UserError
+from dlrun.errors import RunFailed, UserError
 from dlrun.report.files import MetricsLog, write_json
+from dlrun.train.signals import StopOnSignal
 from dlrun.report.tensorboard import TensorBoardLog
 from dlrun.report.terminal import EpochDisplay, print_result
 from dlrun.train import fit
@@ -53,12 +55,19 @@ def environment(device: torch.device) -> dict:
     }
 
 
-def summarize(rows: list[dict], run_dir: Path, params: int, device: torch.device, wall: float) -> dict:
+TIMING = ("step_time_s", "epoch_time_s")  # kept out of metrics.jsonl, which is bitwise reproducible
+
+
+def summarize(rows: list[dict], timed: list[dict], run_dir: Path, params: int,
+              device: torch.device, wall: float) -> dict:
+    """summary.json: final and best rows, size, device and speed (of the epochs this process ran)."""
     final = rows[-1] if rows else {}
-    best = min(rows, key=lambda r: r["val_loss"]) if rows else {}
-    steps = sum(r["steps"] for r in rows)
-    step_time = sum(r["step_time_s"] for r in rows)
+    finite = [r for r in rows if not r.get("non_finite")]
+    best = min(finite, key=lambda r: r["val_loss"]) if finite else {}
+    steps = sum(r["steps"] for r in timed)
+    step_time = sum(r["step_time_s"] for r in timed)
     return {
+        "status": "ok",
         "run_dir": str(run_dir),
         "final": final,
         "best": best,
@@ -69,7 +78,7 @@ def summarize(rows: list[dict], run_dir: Path, params: int, device: torch.device
         "wall_time_s": wall,
         "train_time_s": step_time,
         "steps_per_s": steps / step_time if step_time > 0 else 0.0,
-        "eval_share": 1 - step_time / max(sum(r["epoch_time_s"] for r in rows), 1e-12),
+        "eval_share": 1 - step_time / max(sum(r["epoch_time_s"] for r in timed), 1e-12),
         "environment": environment(device),
     }
 
@@ -90,7 +99,7 @@ def run_job(cfg: DictConfig, run_dir: Path | None = None) -> float:
 
     resume = None
     if cfg.trainer.resume is not None:
-        resume = load_checkpoint(run_dir / "checkpoints" / "last.pt", device)
+        resume = load_checkpoint(Path(cfg.trainer.resume) / "checkpoints" / "last.pt", device)
         try:
             model.load_state_dict(resume["model"])
         except RuntimeError:
@@ -104,20 +113,39 @@ def run_job(cfg: DictConfig, run_dir: Path | None = None) -> float:
     board = TensorBoardLog(run_dir, purge_step=start + 1 if resume else None)
     display = EpochDisplay(cfg.trainer.epochs, cfg.trainer.progress, start)
     checkpoints = run_dir / "checkpoints" if cfg.trainer.checkpoint else None
+    timed = []
     try:
-        for row in fit(model, data, optimizer, scheduler, trainer=cfg.trainer,
-                       sched_interval=interval, penalty=penalty,
-                       checkpoint_dir=checkpoints, resume=resume):
-            metrics.append(row)
-            board.epoch(row)
-            display.update(row)
+        with StopOnSignal() as stop:
+            for row in fit(model, data, optimizer, scheduler, trainer=cfg.trainer,
+                           sched_interval=interval, penalty=penalty, checkpoint_dir=checkpoints,
+                           resume=resume, should_stop=stop.requested):
+                timed.append(row)
+                metrics.append({k: v for k, v in row.items() if k not in TIMING})
+                board.epoch(row)
+                display.update(row)
     finally:
         display.close()
         metrics.close()
         board.close()
 
-    summary = summarize(metrics.rows, run_dir, params, device, time.perf_counter() - started)
+    summary = summarize(metrics.rows, timed, run_dir, params, device, time.perf_counter() - started)
+    if stop.signum is not None:
+        summary["status"] = "interrupted"
+        write_json(run_dir / "summary.json", summary)
+        name = signal.Signals(stop.signum).name
+        done = metrics.rows[-1]["epoch"] if metrics.rows else 0
+        print(f"dlrun: {name} received: stopped after epoch {done}; continue with: "
+              f"dlrun trainer.resume={run_dir}", file=sys.stderr)
+        raise SystemExit(128 + stop.signum)
+    if summary["final"].get("non_finite"):
+        epoch = summary["final"]["epoch"]
+        summary.update(status="failed", error=f"the loss became non-finite in epoch {epoch}")
     write_json(run_dir / "summary.json", summary)
     if cfg.trainer.progress != "off":
         print_result(summary)
+    if summary["status"] == "failed":
+        raise RunFailed(
+            f"{summary['error']} (lr {summary['final']['lr']:.3g}); the last finite weights are in "
+            f"{run_dir / 'checkpoints'}; try a lower optim.lr or trainer.grad_clip=1.0."
+        )
     return summary["final"]["val_loss"]

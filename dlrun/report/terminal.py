@@ -70,14 +70,18 @@ def result_table(summary: dict) -> Table:
     def fmt(value):
         return "-" if value is None else f"{value:.4f}"
 
+    if summary.get("status") == "failed":
+        table.title += f" [bold red]FAILED: {summary['error']}"
+
     table.add_row("final loss", *(fmt(final.get(f"{s}_loss")) for s in ("train", "val", "test")))
     if metric:
         table.add_row(f"final {metric}", *(fmt(final.get(f"{s}_{metric}")) for s in ("train", "val", "test")))
-    table.add_row(f"best epoch {best['epoch']} loss",
-                  *(fmt(best.get(f"{s}_loss")) for s in ("train", "val", "test")))
-    if metric:
-        table.add_row(f"best epoch {best['epoch']} {metric}",
-                      *(fmt(best.get(f"{s}_{metric}")) for s in ("train", "val", "test")))
+    if best:
+        table.add_row(f"best epoch {best['epoch']} loss",
+                      *(fmt(best.get(f"{s}_loss")) for s in ("train", "val", "test")))
+        if metric:
+            table.add_row(f"best epoch {best['epoch']} {metric}",
+                          *(fmt(best.get(f"{s}_{metric}")) for s in ("train", "val", "test")))
     table.caption = (
         f"{summary['params']:,} parameters on {summary['device']}; {summary['epochs']} epochs, "
         f"{summary['steps']} steps in {summary['wall_time_s']:.1f} s ({summary['steps_per_s']:.0f} steps/s)"

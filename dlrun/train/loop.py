@@ -41,8 +41,15 @@ def fit(
     penalty: Callable[[nn.Module], torch.Tensor] | None = None,
     checkpoint_dir: Path | None = None,
     resume: dict | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[dict]:
-    """Train for `trainer.epochs` epochs, yielding one row of metrics per epoch."""
+    """Train for `trainer.epochs` epochs, yielding one row of metrics per epoch.
+
+    `should_stop` is polled between steps (a signal handler's flag): when it turns
+    true the epoch is abandoned and the loop ends; last.pt still holds the last
+    completed epoch. A row whose losses are not finite is yielded with
+    `"non_finite": True` and ends the loop without checkpointing those weights.
+    """
     device = data.x_train.device
     criterion = loss_fn(data.task)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -54,6 +61,26 @@ def fit(
         scheduler.load_state_dict(resume["scheduler"])
         restore_rng(resume["rng"], generator)
         start_epoch, best_val, best_epoch = resume["epoch"], resume["best_val_loss"], resume["best_epoch"]
+
+    def save(epoch: int, improved: bool) -> None:
+        if checkpoint_dir is None:
+            return
+        state = {
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": rng_state(generator),
+            "best_val_loss": best_val,
+            "best_epoch": best_epoch,
+        }
+        save_atomic(state, checkpoint_dir / "last.pt")
+        if improved:
+            best = {"epoch": epoch, "model": state["model"], "val_loss": best_val}
+            save_atomic(best, checkpoint_dir / "best.pt")
+
+    if resume is None:
+        save(0, improved=False)  # even a run stopped in its first epoch can be resumed
 
     for epoch in range(start_epoch + 1, trainer.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
@@ -79,6 +106,8 @@ def fit(
             loss_sum += loss.detach()
             norm_sum += norm
             steps += 1
+            if should_stop():
+                return
         _sync(device)
         train_seconds = time.perf_counter() - started
 
@@ -102,23 +131,12 @@ def fit(
                 scheduler.step(row["val_loss"])
             else:
                 scheduler.step()
+        if not all(math.isfinite(v) for v in values):
+            yield {**row, "best_epoch": best_epoch, "non_finite": True}
+            return  # last.pt and best.pt keep the last finite weights
         improved = row["val_loss"] < best_val
         if improved:
             best_val, best_epoch = row["val_loss"], epoch
         row["best_epoch"] = best_epoch
         yield row
-
-        if checkpoint_dir is not None:
-            state = {
-                "epoch": epoch,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": rng_state(generator),
-                "best_val_loss": best_val,
-                "best_epoch": best_epoch,
-            }
-            save_atomic(state, checkpoint_dir / "last.pt")
-            if improved:
-                save_atomic({"epoch": epoch, "model": state["model"], "val_loss": best_val},
-                            checkpoint_dir / "best.pt")
+        save(epoch, improved)
