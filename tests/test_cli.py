@@ -1,0 +1,123 @@
+"""The command line as a user meets it: help, printed configs, bad input, sweeps."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import dlrun_command
+from dlrun import cli
+
+
+def run_cli(monkeypatch, tmp_path, capsys, *args):
+    """`dlrun <args>` in this process (no torch import per case); returns (exit code, stdout, stderr)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["dlrun", *args])
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_lists_groups_and_options(monkeypatch, tmp_path, capsys):
+    code, out, _ = run_cli(monkeypatch, tmp_path, capsys, "--help")
+    assert code == 0
+    for line in ("model: ", "data: ", "optim: ", "sched: ", "reg: ", "trainer: "):
+        assert line in out
+    assert "cnn" in out and "digits" in out
+
+
+def test_cfg_job_prints_the_composed_config(monkeypatch, tmp_path, capsys):
+    code, out, _ = run_cli(monkeypatch, tmp_path, capsys, "model=cnn", "--cfg", "job")
+    assert code == 0 and "dlrun.models.CNN" in out
+    assert not (tmp_path / "outputs").exists()  # nothing ran
+
+
+def _make_run(root: Path) -> Path:
+    """A finished earlier run, whose files no failing command may touch."""
+    from conftest import train
+
+    return train(root / "earlier", "trainer.epochs=1")
+
+
+BAD_INPUTS = [
+    # (overrides, text the error must contain)
+    (["optim.lr=fast"], "could not be converted to Float"),
+    (["trainer.epochz=3"], "did you mean trainer.epochs"),
+    (["model=cnnn"], "did you mean model=cnn"),
+    (["model.hiden=[3]"], "did you mean model.hidden"),
+    (["optim.lr=0"], "optim.lr=0.0 is out of range"),
+    (["optim.lr=-1"], "optim.lr=-1.0 is out of range"),
+    (["trainer.epochs=0"], "trainer.epochs=0 is out of range"),
+    (["trainer.batch_size=0"], "trainer.batch_size=0 is out of range"),
+    (["reg=dropout", "reg.dropout.p=1.0"], "reg.dropout.p=1.0 is out of range"),
+    (["model.dropout=1.5"], "model.dropout=1.5 is out of range"),
+    (["data.label_noise=-0.1"], "data.label_noise=-0.1 is out of range"),
+    (["data.val_fraction=1.0"], "data.val_fraction=1.0 is out of range"),
+    (["data.n_train=100000"], "data.n_train=100000 is larger than"),
+    (["model=cnn", "data=sine"], "use model=mlp"),
+    (["model=cnn", "model.channels=[8,8,8,8,8]", "model.padding=0", "model.pool=none"],
+     "conv layer"),
+    (["trainer.device=cuda:7"], "trainer.device=cuda:7"),
+    (["trainer.resume=does/not/exist"], "no such run directory"),
+    (["trainer.resume={empty}"], "holds no checkpoint"),
+    (["trainer.resume={corrupt}"], "not a readable checkpoint"),
+    (["trainer.resume={earlier}", "model.hidden=[7]"], "different model"),
+    (["hydra.run.dir=/proc/dlrun-cannot-write"], "cannot write"),
+]
+
+
+@pytest.fixture(scope="module")
+def earlier(tmp_path_factory):
+    return _make_run(tmp_path_factory.mktemp("runs"))
+
+
+@pytest.mark.parametrize(("args", "expected"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_is_one_clear_error(monkeypatch, tmp_path, capsys, earlier, args, expected):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    corrupt = tmp_path / "corrupt"
+    (corrupt / "checkpoints").mkdir(parents=True)
+    (corrupt / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
+    args = [a.format(empty=empty, corrupt=corrupt, earlier=earlier) for a in args]
+    before = {p: p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
+
+    code, out, err = run_cli(monkeypatch, tmp_path, capsys, *args, "trainer.progress=off")
+
+    assert code != 0
+    assert "Traceback" not in out + err
+    assert err.startswith("dlrun: error: ")
+    assert expected in err
+    after = {p: p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
+    assert after == before  # an earlier run is never damaged
+
+
+def test_multirun_makes_one_directory_per_job(tmp_path):
+    result = dlrun_command("-m", "optim=sgd,adam", "optim.lr=0.1,0.01", "trainer.epochs=1",
+                           "data.n_train=200", "trainer.progress=off", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    jobs = sorted(p for p in tmp_path.glob("outputs/multirun/*/*/*") if p.is_dir())
+    assert [p.name for p in jobs] == ["0", "1", "2", "3"]
+    overrides = set()
+    for job in jobs:
+        summary = json.loads((job / "summary.json").read_text())
+        assert summary["status"] == "ok"
+        overrides.add(tuple((job / ".hydra/overrides.yaml").read_text().split()))
+    assert len(overrides) == 4
+
+
+def test_quick_successive_runs_never_collide(tmp_path):
+    result = dlrun_command("-m", "trainer.seed=1,2", "trainer.epochs=1", "data.n_train=100",
+                           "trainer.progress=off", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for _ in range(2):
+        result = dlrun_command("trainer.epochs=1", "data.n_train=100", "trainer.progress=off",
+                               cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    runs = list(tmp_path.glob("outputs/runs/*/*"))
+    assert len(runs) == 2

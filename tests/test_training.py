@@ -1,0 +1,82 @@
+"""Real short runs: every run-directory file with its documented keys, and exact resumption."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import compose, train
+from dlrun.report.files import read_metrics
+from dlrun.runner import run_job
+
+PAIRS = [("linear", "digits"), ("mlp", "digits"), ("cnn", "digits"),
+         ("linear", "sine"), ("mlp", "sine")]
+ROW_KEYS = {"epoch", "train_loss", "val_loss", "test_loss", "lr", "grad_norm"}
+METRIC = {"digits": "acc", "sine": "mae"}
+
+
+@pytest.mark.parametrize(("model", "data"), PAIRS, ids=[f"{m}-{d}" for m, d in PAIRS])
+def test_run_directory_holds_every_file(run_dir, model, data):
+    train(run_dir, f"model={model}", f"data={data}", "trainer.epochs=2")
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    assert [r["epoch"] for r in rows] == [1, 2]
+    metric = METRIC[data]
+    for row in rows:
+        assert ROW_KEYS | {f"{s}_{metric}" for s in ("train", "val", "test")} <= row.keys()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert {"final", "best", "params", "device", "wall_time_s", "steps_per_s"} <= summary.keys()
+    assert summary["status"] == "ok" and summary["params"] > 0
+    assert summary["final"]["epoch"] == 2
+    for name in ("last.pt", "best.pt"):
+        state = torch.load(run_dir / "checkpoints" / name, weights_only=True)
+        assert "model" in state
+    events = list((run_dir / "tb").rglob("events.out.tfevents.*"))
+    assert {e.parent.name for e in events} >= {"tb", "train", "val", "test"}
+
+
+def test_linear_underfits_sine_where_mlp_does_not(tmp_path):
+    common = ["data=sine", "trainer.epochs=60", "optim.lr=0.01"]
+    linear = train(tmp_path / "linear", "model=linear", *common)
+    mlp = train(tmp_path / "mlp", "model=mlp", *common)
+    loss = {p.name: read_metrics(p / "metrics.jsonl")[-1]["train_loss"] for p in (linear, mlp)}
+    assert loss["linear"] > 0.15  # a line cannot follow a sine
+    assert loss["mlp"] < loss["linear"] / 5
+
+
+def test_full_batch_takes_one_step_per_epoch(run_dir):
+    train(run_dir, "trainer.batch_size=null", "trainer.epochs=3")
+    assert [r["steps"] for r in read_metrics(run_dir / "metrics.jsonl")] == [1, 1, 1]
+
+
+def _metrics_without_timing(path):
+    return [json.dumps(row, sort_keys=True) for row in read_metrics(path)]
+
+
+def test_resume_continues_to_the_same_result(tmp_path):
+    overrides = ["model.dropout=0.2", "trainer.epochs=4", "trainer.progress=off"]
+    whole = tmp_path / "whole"
+    run_job(compose(*overrides), run_dir=whole)
+    part = tmp_path / "part"
+    run_job(compose(*overrides[:-2], "trainer.epochs=2", "trainer.progress=off"), run_dir=part)
+    assert len(read_metrics(part / "metrics.jsonl")) == 2
+    run_job(compose(*overrides, f"trainer.resume={part}"), run_dir=part)
+    assert _metrics_without_timing(part / "metrics.jsonl") == _metrics_without_timing(
+        whole / "metrics.jsonl"
+    )
+
+
+def test_same_seed_gives_identical_metrics_file(tmp_path):
+    for name in ("a", "b"):
+        train(tmp_path / name, "model.dropout=0.1")
+    assert (tmp_path / "a/metrics.jsonl").read_bytes() == (tmp_path / "b/metrics.jsonl").read_bytes()
+
+
+def test_non_finite_loss_fails_cleanly_and_keeps_finite_checkpoint(run_dir):
+    from dlrun.errors import RunFailed
+
+    with pytest.raises(RunFailed, match="non-finite"):
+        train(run_dir, "optim=sgd", "optim.lr=1e6", "trainer.epochs=3")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    last = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
+    assert all(torch.isfinite(t).all() for t in last["model"].values())
