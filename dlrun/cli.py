@@ -7,8 +7,6 @@ without paying for it.
 from __future__ import annotations
 
 import difflib
-import json
-import math
 import os
 import re
 import sys
@@ -22,8 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from dlrun.errors import RunFailed, UserError
-from dlrun.report.files import write_json
 from dlrun.schema import register_schemas
+from dlrun.sweep.job import run_sweep_job
 
 
 def _config_dir() -> str:
@@ -61,6 +59,9 @@ def run(cfg: DictConfig) -> float:
     """One job: build, train, diagnose, report. Returns the final validation loss for sweepers."""
     from dlrun.runner import run_job  # imports torch
 
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        # any failure is recorded in the job's summary.json and the sweep goes on
+        return run_sweep_job(run_job, cfg)
     try:
         return run_job(cfg)
     except Exception as error:  # instantiate() wraps errors raised while building
@@ -69,18 +70,7 @@ def run(cfg: DictConfig) -> float:
             raise
     kind = "error" if isinstance(failure, UserError) else "run failed"
     print(f"dlrun: {kind}: {failure}", file=sys.stderr)
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
-        _mark_failed(failure)
-        return math.nan  # this job failed; the sweep goes on
     sys.exit(2 if isinstance(failure, UserError) else 3)
-
-
-def _mark_failed(error: Exception) -> None:
-    """Leave the reason in the job's summary.json so sweep summaries can show it."""
-    path = Path(HydraConfig.get().runtime.output_dir, "summary.json")
-    summary = json.loads(path.read_text()) if path.is_file() else {}
-    summary.update(status="failed", error=str(error))
-    write_json(path, summary)
 
 
 def _key(override: str) -> str:

@@ -20,28 +20,44 @@ from omegaconf import DictConfig, OmegaConf
 
 import dlrun
 from dlrun.config import validate
+from dlrun.crossval import cross_validate
 from dlrun.errors import RunFailed, UserError
+from dlrun.lr_find import find_lr
+from dlrun.models import build_model, param_counts
 from dlrun.report.files import MetricsLog, write_json
+from dlrun.report.params import print_params
 from dlrun.train.signals import StopOnSignal
 from dlrun.report.tensorboard import TensorBoardLog
 from dlrun.report.terminal import EpochDisplay, print_result
 from dlrun.train import fit
 from dlrun.train.checkpoint import load_checkpoint
 from dlrun.train.device import resolve_device
-from dlrun.train.regularize import weight_penalty
+from dlrun.train.optimizers import build_optimizer
+from dlrun.train.regularize import penalty_from_config
+from dlrun.train.schedules import build_scheduler, steps_per_epoch
 
 
-def build(cfg: DictConfig, device: torch.device):
-    """Data, model, optimizer and scheduler, wired by the configs' `_target_` lines."""
+def load_data(cfg: DictConfig, device: torch.device):
+    return instantiate(cfg.data, seed=cfg.trainer.seed).to(device)
+
+
+def build(cfg: DictConfig, device: torch.device, data=None):
+    """Data (unless given), model, optimizer and scheduler, wired by the configs' `_target_` lines."""
     torch.manual_seed(cfg.trainer.seed)
-    data = instantiate(cfg.data, seed=cfg.trainer.seed).to(device)
-    model = instantiate(cfg.model, input_shape=data.input_shape, out_features=data.out_features)
+    data = load_data(cfg, device) if data is None else data
+    model = build_model(cfg.model, data)
     model = model.to(device)
-    optimizer = instantiate(cfg.optim)(model.parameters())
-    sched = OmegaConf.to_container(cfg.sched, resolve=True)
-    interval = sched.pop("interval", "epoch")
-    scheduler = instantiate(sched)(optimizer)
+    optimizer = build_optimizer(instantiate(cfg.optim), model.parameters(), device)
+    scheduler, interval = build_scheduler(
+        cfg.sched, optimizer, epochs=cfg.trainer.epochs,
+        steps_per_epoch=steps_per_epoch(len(data.x_train), cfg.trainer.batch_size),
+    )
     return data, model, optimizer, scheduler, interval
+
+
+def build_loss(cfg: DictConfig, data, model):
+    """The `loss` group's choice for the data's task and the model's outputs (logits or probabilities)."""
+    return instantiate(cfg.loss, task=data.task, outputs=getattr(model, "outputs", "logits"))
 
 
 def environment(device: torch.device) -> dict:
@@ -83,19 +99,33 @@ def summarize(rows: list[dict], timed: list[dict], run_dir: Path, params: int,
     }
 
 
-def run_job(cfg: DictConfig, run_dir: Path | None = None) -> float:
+def run_job(cfg: DictConfig, run_dir: Path | None = None, data=None) -> float:
     """Train one configured run into `run_dir` (Hydra's output directory by default).
 
-    Returns the final validation loss, which is what sweepers minimize.
+    Returns the final validation loss (early stopping: the restored epoch's), which is
+    what sweepers minimize. `mode=lr_find` runs the LR range test instead, and
+    `cv.folds=N` one run per fold (each given its fold as `data`), returning the mean.
     """
     started = time.perf_counter()
     validate(cfg)
     run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.trainer.device)
-    data, model, optimizer, scheduler, interval = build(cfg, device)
-    penalty = weight_penalty(l2=OmegaConf.select(cfg, "reg.l2.strength", default=0.0))
+    if cfg.get("mode", "train") == "lr_find":
+        data, model, optimizer, _, _ = build(cfg, device)
+        return find_lr(cfg, run_dir, data, model, optimizer, build_loss(cfg, data, model))
+    if OmegaConf.select(cfg, "cv.folds") is not None and data is None:
+        return cross_validate(cfg, run_dir, load_data(cfg, device), train=run_job)
+    data, model, optimizer, scheduler, interval = build(cfg, device, data)
+    reg = cfg.get("reg") or {}
+    penalty = penalty_from_config(cfg.get("reg"))
+    augment = instantiate(reg["augment"]) if "augment" in reg else None
+    stopper = instantiate(reg["early_stopping"]) if "early_stopping" in reg else None
+    loss = build_loss(cfg, data, model)
     params = sum(p.numel() for p in model.parameters())
+    layers = param_counts(model)
+    if cfg.trainer.progress != "off":
+        print_params(layers, params)
 
     resume = None
     if cfg.trainer.resume is not None:
@@ -118,7 +148,8 @@ def run_job(cfg: DictConfig, run_dir: Path | None = None) -> float:
         with StopOnSignal() as stop:
             for row in fit(model, data, optimizer, scheduler, trainer=cfg.trainer,
                            sched_interval=interval, penalty=penalty, checkpoint_dir=checkpoints,
-                           resume=resume, should_stop=stop.requested):
+                           resume=resume, should_stop=stop.requested, loss=loss,
+                           augment=augment, early_stopping=stopper):
                 timed.append(row)
                 metrics.append({k: v for k, v in row.items() if k not in TIMING})
                 board.epoch(row)
@@ -129,6 +160,9 @@ def run_job(cfg: DictConfig, run_dir: Path | None = None) -> float:
         board.close()
 
     summary = summarize(metrics.rows, timed, run_dir, params, device, time.perf_counter() - started)
+    summary["params_per_layer"] = layers
+    if stopper is not None:
+        summary["early_stopping"] = stopper.summary()
     if stop.signum is not None:
         summary["status"] = "interrupted"
         write_json(run_dir / "summary.json", summary)
@@ -148,4 +182,6 @@ def run_job(cfg: DictConfig, run_dir: Path | None = None) -> float:
             f"{summary['error']} (lr {summary['final']['lr']:.3g}); the last finite weights are in "
             f"{run_dir / 'checkpoints'}; try a lower optim.lr or trainer.grad_clip=1.0."
         )
+    if stopper is not None and stopper.restored:
+        return stopper.best_loss
     return summary["final"]["val_loss"]

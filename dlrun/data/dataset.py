@@ -69,26 +69,54 @@ class Dataset:
         return replace(self, **moved)
 
 
-def _split(x, y, fraction, stratify, seed):
-    strata = y if stratify else None
+def _split(index, y, fraction, stratify, seed, name):
+    """Split example indices; stratified by class when labels are one per example."""
+    strata = y[index] if stratify and y.ndim == 1 else None
     try:
-        return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=strata)
+        return train_test_split(index, test_size=fraction, random_state=seed, stratify=strata)
     except ValueError:  # a class too rare to stratify: fall back to a plain split
-        return train_test_split(x, y, test_size=fraction, random_state=seed)
+        pass
+    try:
+        return train_test_split(index, test_size=fraction, random_state=seed)
+    except ValueError:
+        raise UserError(
+            f"{name} has {len(index)} examples, too few to hold out a fraction of {fraction}; "
+            "use more data or a larger data.val_fraction / data.test_fraction."
+        ) from None
 
 
-def _standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """Per-feature z-scores with training statistics; a constant feature keeps scale 1."""
-    flat = train.reshape(len(train), -1)
-    mean = flat.mean(axis=0)
-    std = flat.std(axis=0)
+# which axes share one mean and std: every other axis is a separate "feature"
+STANDARDIZE = {
+    "feature": lambda ndim: (0,),  # tabular features, or every pixel of a small image
+    "channel": lambda ndim: (0, *range(2, ndim)),  # images: one scale per colour channel
+    "last": lambda ndim: tuple(range(ndim - 1)),  # sequences: per feature over all steps
+}
+
+
+def _standardize(train: np.ndarray, *others: np.ndarray, mode: str = "feature") -> list[np.ndarray]:
+    """Z-scores with training statistics (in place); a constant feature keeps scale 1."""
+    axes = STANDARDIZE[mode](train.ndim)
+    mean = train.mean(axis=axes, keepdims=True)
+    std = train.std(axis=axes, keepdims=True)
     std[std < 1e-8] = 1.0
-    return [((a.reshape(len(a), -1) - mean) / std).reshape(a.shape) for a in (train, *others)]
+    for a in (train, *others):
+        a -= mean
+        a /= std
+    return [train, *others]
 
 
 def _add_label_noise(y, fraction, task, n_classes, rng):
-    """Replace a fraction of training targets with random ones (a random class or value)."""
+    """Replace a fraction of training targets with random ones (a random class or value).
+
+    Per-step labels (N, T) flip that fraction of all their steps.
+    """
     y = y.copy()
+    if task != "regression" and y.ndim == 2:
+        flat = y.reshape(-1)
+        count = int(round(fraction * flat.size))
+        index = rng.choice(flat.size, size=count, replace=False)
+        flat[index] = (flat[index] + rng.integers(1, n_classes, size=count)) % n_classes
+        return flat.reshape(y.shape)
     count = int(round(fraction * len(y)))
     index = rng.choice(len(y), size=count, replace=False)
     if task == "regression":
@@ -97,6 +125,11 @@ def _add_label_noise(y, fraction, task, n_classes, rng):
         # shift by a non-zero offset so a "flipped" label is always a different class
         y[index] = (y[index] + rng.integers(1, n_classes, size=count)) % n_classes
     return y
+
+
+def _floats(a: np.ndarray) -> np.ndarray:
+    """A float32 array this module owns (standardization works in place)."""
+    return np.array(a, dtype=np.float32, copy=True)
 
 
 def make_dataset(
@@ -114,35 +147,44 @@ def make_dataset(
     shifts: Mapping[str, Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple]] = {},
     test: tuple[np.ndarray, np.ndarray] | None = None,
     n_classes: int | None = None,
+    standardize: str | None = "feature",
 ) -> Dataset:
     """Split, subsample, corrupt, shift and standardize raw arrays into a `Dataset`.
 
     `test` gives a dataset's own test split; otherwise `test_fraction` of the data
     is held out. `shifts` maps a `data.test_shift` name to a function that turns
-    the clean test split into a shifted one; val always stays in distribution.
+    the clean test split (raw units) into a shifted one; val always stays in
+    distribution. `standardize` names the axes that share statistics (see
+    STANDARDIZE), or None to keep raw values. Splits are taken by index, so
+    large uint8 image arrays become float32 one split at a time.
     """
     assert task in TASKS, task
+    assert standardize is None or standardize in STANDARDIZE, standardize
     classification = task != "regression"
     if classification:
-        y = y.astype(np.int64)
-        n_classes = n_classes or int(y.max()) + 1
+        y = np.asarray(y).astype(np.int64)
+        labels = y if test is None else np.concatenate([y.reshape(-1), np.asarray(test[1]).reshape(-1)])
+        n_classes = n_classes or int(labels.max()) + 1
     else:
-        y = y.astype(np.float32).reshape(len(y), -1)
-    x = x.astype(np.float32)
+        y = np.asarray(y).astype(np.float32).reshape(len(y), -1)
+    index = np.arange(len(x))
     if test is None:
-        x, x_test, y, y_test = _split(x, y, test_fraction, classification, seed)
+        index, test_index = _split(index, y, test_fraction, classification, seed, name)
+        x_test, y_test = _floats(x[test_index]), y[test_index]
     else:
-        x_test, y_test = test[0].astype(np.float32), test[1].astype(y.dtype).reshape(-1, *y.shape[1:])
-    x_train, x_val, y_train, y_val = _split(x, y, val_fraction, classification, seed + 1)
+        x_test, y_test = _floats(test[0]), np.asarray(test[1]).astype(y.dtype).reshape(-1, *y.shape[1:])
+    train_index, val_index = _split(index, y, val_fraction, classification, seed + 1, name)
 
     if n_train is not None:
-        if n_train > len(x_train):
+        if n_train > len(train_index):
             raise UserError(
-                f"data.n_train={n_train} is larger than the {len(x_train)} training examples "
-                f"{name} has after the val/test splits; use data.n_train<={len(x_train)} or null."
+                f"data.n_train={n_train} is larger than the {len(train_index)} training examples "
+                f"{name} has after the val/test splits; use data.n_train<={len(train_index)} or null."
             )
-        keep = np.random.default_rng(seed).permutation(len(x_train))[:n_train]
-        x_train, y_train = x_train[keep], y_train[keep]
+        keep = np.random.default_rng(seed).permutation(len(train_index))[:n_train]
+        train_index = train_index[keep]
+    x_train, y_train = _floats(x[train_index]), y[train_index]
+    x_val, y_val = _floats(x[val_index]), y[val_index]
 
     rng = np.random.default_rng(seed + 2)
     if label_noise > 0:
@@ -152,10 +194,12 @@ def make_dataset(
             choices = ", ".join(sorted(shifts)) or "none for this dataset"
             raise UserError(f"data.test_shift={test_shift} is unknown for {name}; choose from: {choices}.")
         x_test, y_test = shifts[test_shift](x_test, y_test, rng)
+        x_test, y_test = _floats(x_test), np.asarray(y_test).astype(y.dtype)
 
-    x_train, x_val, x_test = _standardize(x_train, x_val, x_test)
+    if standardize is not None:
+        x_train, x_val, x_test = _standardize(x_train, x_val, x_test, mode=standardize)
     if not classification:  # losses then read in units of the training target's spread
-        y_train, y_val, y_test = _standardize(y_train, y_val, y_test)
+        y_train, y_val, y_test = _standardize(*(_floats(a) for a in (y_train, y_val, y_test)))
 
     def tensor(a):
         return torch.from_numpy(np.ascontiguousarray(a))

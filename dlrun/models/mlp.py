@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 from torch import nn
 
 from dlrun.models.layers import activation as make_activation
+from dlrun.models.layers import flat_size, initialize
 
 
 class MLP(nn.Sequential):
+    outputs = "logits"
+
     def __init__(
         self,
         input_shape: tuple[int, ...],
@@ -18,9 +19,11 @@ class MLP(nn.Sequential):
         activation: str = "relu",
         dropout: float = 0.0,
         batchnorm: bool = False,
+        init: str = "default",
+        init_std: float = 0.01,
     ):
         layers: list[nn.Module] = [nn.Flatten()]
-        width = math.prod(input_shape)
+        width = flat_size(input_shape)
         for size in hidden:
             layers.append(nn.Linear(width, size))
             if batchnorm:
@@ -31,3 +34,4 @@ class MLP(nn.Sequential):
             width = size
         layers.append(nn.Linear(width, out_features))
         super().__init__(*layers)
+        initialize(self, init, activation, init_std)

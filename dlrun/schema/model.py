@@ -11,12 +11,19 @@ class LinearConfig:
 
 
 @dataclass
+class LogisticConfig:
+    _target_: str = "dlrun.models.Logistic"
+
+
+@dataclass
 class MLPConfig:
     _target_: str = "dlrun.models.MLP"
     hidden: list[int] = field(default_factory=lambda: [128, 128])
-    activation: str = "relu"
+    activation: str = "relu"  # relu | sigmoid | tanh | leaky_relu | elu | selu | gelu | softplus
     dropout: float = 0.0
     batchnorm: bool = False
+    init: str = "default"  # default | xavier | kaiming | normal
+    init_std: float = 0.01  # the std of init=normal
 
 
 @dataclass
@@ -29,11 +36,42 @@ class CNNConfig:
     pool: str = "max"  # max | avg | none
     batchnorm: bool = True
     dropout: float = 0.0
-    hidden: int = 128
+    hidden: int = 128  # width of the classifier's hidden layer; 0: none
+    residual: bool = False  # add each block's input to its output
+    activation: str = "relu"
+    init: str = "default"
+    init_std: float = 0.01
+
+
+@dataclass
+class RecurrentConfig:
+    _target_: str = "dlrun.models.Recurrent"
+    cell: str = "lstm"  # rnn | lstm | gru
+    hidden_size: int = 64
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    readout: str = "last"  # many-to-one: last | mean
+
+
+@dataclass
+class TransformerConfig:
+    _target_: str = "dlrun.models.Transformer"
+    d_model: int = 64
+    heads: int = 4
+    layers: int = 2
+    feedforward: int = 256
+    dropout: float = 0.0
+    positional: str = "sinusoidal"  # sinusoidal | learned | none
+    causal: bool = False
+    readout: str = "mean"  # many-to-one: mean | last
 
 
 SCHEMAS = {
     "_schema_model_linear": LinearConfig,
+    "_schema_model_logistic": LogisticConfig,
     "_schema_model_mlp": MLPConfig,
     "_schema_model_cnn": CNNConfig,
+    "_schema_model_recurrent": RecurrentConfig,
+    "_schema_model_transformer": TransformerConfig,
 }

@@ -13,7 +13,8 @@ class TrainerConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     seed: int = 0
     resume: str | None = None  # a run directory to continue from its last checkpoint
-    grad_clip: float | None = None  # clip the global gradient norm to this value
+    grad_clip: float | None = None  # clip gradients to this value (see grad_clip_mode)
+    grad_clip_mode: str = "norm"  # norm: rescale the global gradient norm | value: clamp each element
     progress: str = "auto"  # auto | bar | lines | off
     checkpoint: bool = True
 

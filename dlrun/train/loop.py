@@ -19,6 +19,7 @@ from torch import nn
 from dlrun.data import Dataset
 from dlrun.data.batches import shuffled_batches
 from dlrun.train.checkpoint import restore_rng, rng_state, save_atomic
+from dlrun.train.early_stopping import EarlyStopping
 from dlrun.train.evaluate import evaluate
 from dlrun.train.task import loss_fn
 
@@ -42,6 +43,9 @@ def fit(
     checkpoint_dir: Path | None = None,
     resume: dict | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    augment: Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple] | None = None,
+    early_stopping: EarlyStopping | None = None,
 ) -> Iterator[dict]:
     """Train for `trainer.epochs` epochs, yielding one row of metrics per epoch.
 
@@ -49,9 +53,11 @@ def fit(
     true the epoch is abandoned and the loop ends; last.pt still holds the last
     completed epoch. A row whose losses are not finite is yielded with
     `"non_finite": True` and ends the loop without checkpointing those weights.
+    `augment` transforms training batches only; `early_stopping` may end the loop
+    early and restores its best weights when the loop ends.
     """
     device = data.x_train.device
-    criterion = loss_fn(data.task)
+    criterion = loss if loss is not None else loss_fn(data.task)  # the `loss` group's choice
     params = [p for p in model.parameters() if p.requires_grad]
     generator = torch.Generator(device=device).manual_seed(trainer.seed)
     start_epoch, best_val, best_epoch = 0, math.inf, 0
@@ -61,6 +67,8 @@ def fit(
         scheduler.load_state_dict(resume["scheduler"])
         restore_rng(resume["rng"], generator)
         start_epoch, best_val, best_epoch = resume["epoch"], resume["best_val_loss"], resume["best_epoch"]
+        if early_stopping is not None and "early_stopping" in resume:
+            early_stopping.load_state_dict(resume["early_stopping"])
 
     def save(epoch: int, improved: bool) -> None:
         if checkpoint_dir is None:
@@ -74,6 +82,8 @@ def fit(
             "best_val_loss": best_val,
             "best_epoch": best_epoch,
         }
+        if early_stopping is not None:
+            state["early_stopping"] = early_stopping.state_dict()
         save_atomic(state, checkpoint_dir / "last.pt")
         if improved:
             best = {"epoch": epoch, "model": state["model"], "val_loss": best_val}
@@ -90,6 +100,8 @@ def fit(
         norm_sum = torch.zeros((), device=device)
         steps = 0
         for xb, yb in shuffled_batches(data.x_train, data.y_train, trainer.batch_size, generator):
+            if augment is not None:  # training batches only
+                xb, yb = augment(xb, yb, generator)
             # forward / backward
             loss = criterion(model(xb), yb)
             objective = loss + penalty(model) if penalty is not None else loss
@@ -98,7 +110,9 @@ def fit(
             # global gradient norm (a device tensor), optionally clipped
             grads = [p.grad for p in params if p.grad is not None]
             norm = torch.nn.utils.get_total_norm(grads)
-            if trainer.grad_clip is not None:
+            if trainer.grad_clip is not None and trainer.grad_clip_mode == "value":
+                torch.nn.utils.clip_grad_value_(params, trainer.grad_clip)
+            elif trainer.grad_clip is not None:
                 torch.nn.utils.clip_grads_with_norm_(params, trainer.grad_clip, norm)
             optimizer.step()
             if sched_interval == "step":
@@ -112,7 +126,7 @@ def fit(
         train_seconds = time.perf_counter() - started
 
         # evaluate every split; the one host sync of the epoch is the .tolist() below
-        metrics = {split: evaluate(model, *data.split(split), data.task, trainer.eval_batch_size)
+        metrics = {split: evaluate(model, *data.split(split), data.task, trainer.eval_batch_size, criterion)
                    for split in SPLITS}
         names = [(split, key) for split in SPLITS for key in metrics[split]]
         values = torch.stack(
@@ -138,5 +152,10 @@ def fit(
         if improved:
             best_val, best_epoch = row["val_loss"], epoch
         row["best_epoch"] = best_epoch
+        stop = early_stopping is not None and early_stopping.update(epoch, row["val_loss"], model)
         yield row
         save(epoch, improved)
+        if stop:
+            break
+    if early_stopping is not None:
+        early_stopping.restore(model)

@@ -1,41 +1,37 @@
-"""What the dataset's task implies: the loss to train on and the metrics to report."""
+"""What the dataset's task implies: the metrics to report, summed chunk by chunk on the device.
+
+The loss comes from the `loss` group (`dlrun.train.losses`); `loss=auto` picks the
+task's own. Whatever the loss, the reported metric stays the task's: accuracy for
+classification (over labelled steps for per-step labels), MAE and R^2 for regression.
+"""
 
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
+
+from dlrun.train.losses import IGNORE, Loss, auto
 
 METRICS = {"regression": ("mae", "r2"), "binary": ("acc",), "multiclass": ("acc",)}
 
 
-def loss_fn(task: str):
-    """Mean loss of a batch: MSE, BCE with logits, or cross-entropy."""
-    if task == "regression":
-        return F.mse_loss
-    if task == "binary":
-        return lambda out, y: F.binary_cross_entropy_with_logits(out.squeeze(-1), y.float())
-    return F.cross_entropy
+def loss_fn(task: str) -> Loss:
+    """The task's default loss (what `loss=auto` builds), for callers without a loss config."""
+    return auto(task=task)
 
 
-def loss_sums(task: str, out: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+def loss_sums(task: str, out: torch.Tensor, y: torch.Tensor, loss: Loss | None = None) -> dict[str, torch.Tensor]:
     """Per-chunk sums that add up to a split's metrics; all stay on the device."""
+    loss = loss or loss_fn(task)
+    sums = {"loss": loss.per_example(out, y).sum()}
     if task == "regression":
         error = out - y
-        return {
-            "loss": error.square().mean(dim=1).sum(),
-            "abs": error.abs().mean(dim=1).sum(),
-            "sse": error.square().sum(),
-        }
-    if task == "binary":
-        logit = out.squeeze(-1)
-        return {
-            "loss": F.binary_cross_entropy_with_logits(logit, y.float(), reduction="sum"),
-            "correct": ((logit > 0).long() == y).sum(),
-        }
-    return {
-        "loss": F.cross_entropy(out, y, reduction="sum"),
-        "correct": (out.argmax(dim=1) == y).sum(),
-    }
+        sums["abs"] = error.abs().mean(dim=1).sum()
+        sums["sse"] = error.square().sum()
+        return sums
+    labelled = y != IGNORE
+    sums["correct"] = ((loss.predict(out) == y) & labelled).sum()
+    sums["labelled"] = labelled.sum()
+    return sums
 
 
 def finish_metrics(task: str, sums: dict[str, torch.Tensor], y: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -46,5 +42,5 @@ def finish_metrics(task: str, sums: dict[str, torch.Tensor], y: torch.Tensor) ->
         total = (y - y.mean(dim=0)).square().sum().clamp_min(1e-12)
         metrics["r2"] = 1 - sums["sse"] / total
     else:
-        metrics["acc"] = sums["correct"] / n
+        metrics["acc"] = sums["correct"] / sums["labelled"].clamp_min(1)
     return metrics
