@@ -1,0 +1,84 @@
+"""Speed knobs, each built on torch's own mechanism and each with a CPU fallback.
+
+- threads: torch's intra-op threads, split between jobs that a parallel launcher runs at once
+- precision: autocast to bf16 / fp16 (fp16 with a GradScaler), or plain fp32
+- compile: torch.compile in place (`reduce-overhead`, i.e. CUDA graphs, on CUDA)
+- channels_last: NHWC memory format for image models on CUDA
+- tf32 and deterministic algorithms on CUDA
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+
+import torch
+from torch import nn
+
+from dlrun.errors import UserError
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def default_threads(parallel_jobs: int = 1) -> int:
+    """The cores this process may use, shared fairly among jobs that run at the same time."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, parallel_jobs))
+
+
+def configure_backend(trainer, device: torch.device, parallel_jobs: int = 1) -> int:
+    """Threads, TF32 and determinism for this process; returns the thread count used."""
+    threads = trainer.threads or default_threads(parallel_jobs)
+    torch.set_num_threads(threads)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = bool(trainer.tf32)
+        torch.backends.cudnn.allow_tf32 = bool(trainer.tf32)
+    if trainer.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    return threads
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UserError(
+            f"trainer.precision=bf16 but {torch.cuda.get_device_name(device)} has no bfloat16 "
+            "support; use trainer.precision=fp16 or 32."
+        )
+    if precision == "fp16" and device.type == "mps":
+        raise UserError("trainer.precision=fp16 is not offered on MPS here; use 32 or bf16.")
+
+
+def autocast(device: torch.device, precision: str):
+    """A context-manager factory: autocast for bf16/fp16, nothing for 32."""
+    if precision == "32":
+        return contextlib.nullcontext
+    dtype = DTYPES[precision]
+    return lambda: torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """Loss scaling for fp16, which underflows without it; a pass-through otherwise."""
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+def prepare_model(model: nn.Module, trainer, device: torch.device, image_inputs: bool) -> nn.Module:
+    """channels_last for image models on CUDA, then torch.compile in place when asked."""
+    if image_inputs and device.type == "cuda" and trainer.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if trainer.compile:
+        model.compile(mode="reduce-overhead" if device.type == "cuda" else None)
+    return model
+
+
+def peak_memory(device: torch.device) -> dict:
+    """Peak resident host memory of this process and, on CUDA, peak allocated device memory."""
+    peak = {"host_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.type == "cuda":
+        peak["device_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return peak

@@ -1,0 +1,247 @@
+"""Training steps per second of dlrun's trainer against hand-written PyTorch loops, in one run.
+
+For each case (model, data, batch size) every implementation trains the same model
+(same initialization), with the same optimizer, on the same data, for the same number of
+steps; repeats are interleaved, the first epoch of each is a warm-up, and the median rate
+is reported with its ratio to the reference loop:
+
+  dlrun       dlrun.train.fit, its full per-step work (diagnosis signals on; `dlrun-nodiag`: off)
+  reference   data resident on the device, randperm batches, no host sync until the epoch ends
+  textbook    DataLoader over a TensorDataset, .to(device) per batch, loss.item() every step
+  lightning   lightning's Trainer on the same module, when lightning is installed
+
+Only the step loop is timed; evaluation (which dlrun runs every epoch) is reported apart as
+its share of dlrun's wall time.
+
+    python scripts/bench.py                      # all cases on the best device
+    python scripts/bench.py --case mlp_b100 --device cpu --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import json
+import statistics
+import time
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from torch.utils.data import DataLoader, TensorDataset
+
+from dlrun import cli
+from dlrun.data import Dataset
+from dlrun.runner import build
+from dlrun.train import fit
+from dlrun.train.device import resolve_device
+from dlrun.train.task import loss_fn
+
+CASES = {
+    # name: (overrides, synthetic input shape or None, epochs per repeat)
+    "mlp_b100": (["data=mnist1d", "model=mlp", "model.hidden=[100,100]", "trainer.batch_size=100"], None, 4),
+    "mlp_b1000": (["data=mnist1d", "model=mlp", "model.hidden=[100,100]", "trainer.batch_size=1000"], None, 20),
+    "cnn_mnist1d": (["data=mnist1d", "model=cnn", "model.channels=[32,32]", "trainer.batch_size=100"], None, 2),
+    "cnn_cifar": (["model=cnn", "model.channels=[32,64]", "trainer.batch_size=512"], (3, 32, 32), 2),
+    "lstm": (["data=mnist1d", "model=lstm", "model.hidden_size=64", "trainer.batch_size=100"], None, 2),
+}
+
+
+def composed(overrides: list[str], device: str):
+    with initialize_config_dir(config_dir=cli._config_dir(), version_base="1.3"):
+        return compose("config", overrides=[*overrides, f"trainer.device={device}",
+                                            "trainer.progress=off", "trainer.checkpoint=false"])
+
+
+def synthetic(shape: tuple[int, ...], n: int, device: torch.device) -> Dataset:
+    """Random images with 10 random classes: a stand-in for CIFAR-10's shapes, not its content."""
+    gen = torch.Generator().manual_seed(0)
+
+    def split(count):
+        return torch.randn(count, *shape, generator=gen), torch.randint(0, 10, (count,), generator=gen)
+
+    (xt, yt), (xv, yv), (xs, ys) = split(n), split(512), split(512)
+    return Dataset("synthetic", "multiclass", xt, yt, xv, yv, xs, ys, n_classes=10).to(device)
+
+
+def setup(cfg, device, shape):
+    data, model, optimizer, scheduler, interval = build(cfg, device)[:5]
+    if shape is not None:
+        data = synthetic(shape, 2048, device)
+        torch.manual_seed(cfg.trainer.seed)
+        model = instantiate(cfg.model, input_shape=data.input_shape, out_features=10).to(device)
+    return data, model
+
+
+def fresh(model, cfg):
+    """A copy of the initial model and a new optimizer for it: every implementation starts equal."""
+    model = copy.deepcopy(model)
+    return model, instantiate(cfg.optim)(model.parameters())
+
+
+def run_dlrun(cfg, data, model, epochs, diagnose=True):
+    model, optimizer = fresh(model, cfg)
+    scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    trainer = copy.deepcopy(cfg.trainer)
+    trainer.epochs = epochs + 1
+    steps = seconds = 0.0
+    evaluation = wall = 0.0
+    for row in fit(model, data, optimizer, scheduler, trainer=trainer):
+        if row["epoch"] == 1:
+            continue  # warm-up
+        steps += row["steps"]
+        seconds += row["step_time_s"]
+        wall += row["epoch_time_s"]
+        evaluation += row["epoch_time_s"] - row["step_time_s"]
+    return steps / seconds, evaluation / wall
+
+
+def run_reference(cfg, data, model, epochs):
+    model, optimizer = fresh(model, cfg)
+    criterion = loss_fn(data.task)
+    x, y, n, batch = data.x_train, data.y_train, len(data.x_train), cfg.trainer.batch_size
+    generator = torch.Generator(device=x.device).manual_seed(0)
+    model.train()
+    steps, seconds = 0, 0.0
+    for epoch in range(epochs + 1):
+        started = time.perf_counter()
+        order = torch.randperm(n, device=x.device, generator=generator)
+        total = torch.zeros((), device=x.device)
+        count = 0
+        for start in range(0, n, batch):
+            index = order[start : start + batch]
+            loss = criterion(model(x[index]), y[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach()
+            count += 1
+        total.item()  # the one sync of the epoch
+        if epoch > 0:
+            steps += count
+            seconds += time.perf_counter() - started
+    return steps / seconds
+
+
+def run_textbook(cfg, data, model, epochs):
+    model, optimizer = fresh(model, cfg)
+    criterion = loss_fn(data.task)
+    device = data.x_train.device
+    loader = DataLoader(TensorDataset(data.x_train.cpu(), data.y_train.cpu()),
+                        batch_size=cfg.trainer.batch_size, shuffle=True)
+    model.train()
+    steps, seconds = 0, 0.0
+    for epoch in range(epochs + 1):
+        started = time.perf_counter()
+        count = 0
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            loss = criterion(model(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss.item()
+            count += 1
+        if epoch > 0:
+            steps += count
+            seconds += time.perf_counter() - started
+    return steps / seconds
+
+
+def run_lightning(cfg, data, model, epochs):
+    import lightning as L
+
+    model, _ = fresh(model, cfg)
+    criterion = loss_fn(data.task)
+    optim_cfg = cfg.optim
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = model
+
+        def training_step(self, batch, _):
+            xb, yb = batch
+            return criterion(self.net(xb), yb)
+
+        def configure_optimizers(self):
+            return instantiate(optim_cfg)(self.parameters())
+
+    class Timer(L.Callback):
+        def __init__(self):
+            self.times = []
+
+        def on_train_epoch_start(self, *_):
+            self.started = time.perf_counter()
+
+        def on_train_epoch_end(self, *_):
+            self.times.append(time.perf_counter() - self.started)
+
+    timer = Timer()
+    loader = DataLoader(TensorDataset(data.x_train.cpu(), data.y_train.cpu()),
+                        batch_size=cfg.trainer.batch_size, shuffle=True)
+    accelerator = "gpu" if data.x_train.device.type == "cuda" else "cpu"
+    trainer = L.Trainer(max_epochs=epochs + 1, accelerator=accelerator, devices=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[timer])
+    trainer.fit(Module(), loader)
+    return len(loader) * epochs / sum(timer.times[1:])
+
+
+def bench_case(name: str, device: str, repeats: int) -> dict:
+    overrides, shape, epochs = CASES[name]
+    cfg = composed(overrides, device)
+    torch_device = resolve_device(device)
+    data, model = setup(cfg, torch_device, shape)
+    implementations = {
+        "dlrun": lambda: run_dlrun(cfg, data, model, epochs)[0],
+        "reference": lambda: run_reference(cfg, data, model, epochs),
+        "textbook": lambda: run_textbook(cfg, data, model, epochs),
+    }
+    if importlib.util.find_spec("lightning") is not None:
+        implementations["lightning"] = lambda: run_lightning(cfg, data, model, epochs)
+    rates = {key: [] for key in implementations}
+    for _ in range(repeats):  # interleaved, so drifts in machine load hit every implementation
+        for key, run in implementations.items():
+            rates[key].append(run())
+    median = {key: statistics.median(values) for key, values in rates.items()}
+    _, eval_share = run_dlrun(cfg, data, model, epochs)
+    return {
+        "steps_per_s": median,
+        "ratio_to_reference": {k: v / median["reference"] for k, v in median.items()},
+        "dlrun_eval_share": eval_share,
+        "batch_size": cfg.trainer.batch_size,
+        "train_examples": len(data.x_train),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", action="append", choices=sorted(CASES), help="default: all")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    results = {
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cases": {},
+    }
+    for name in args.case or list(CASES):
+        results["cases"][name] = bench_case(name, str(device), args.repeats)
+        if not args.json:
+            case = results["cases"][name]
+            cells = "  ".join(f"{k} {v:8.1f} ({case['ratio_to_reference'][k]:.2f}x)"
+                              for k, v in case["steps_per_s"].items())
+            print(f"{name:12s} {cells}  eval share {case['dlrun_eval_share']:.0%}", flush=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

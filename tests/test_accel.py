@@ -1,0 +1,76 @@
+"""Fast paths that run on the CPU: autocast, loss scaling, torch.compile, static batch shapes, threads."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import compose, train
+from dlrun.data.batches import shuffled_batches
+from dlrun.errors import UserError
+from dlrun.report.files import read_metrics
+from dlrun.train import accel
+
+CPU = torch.device("cpu")
+
+
+def test_autocast_selects_the_requested_dtype():
+    x, w = torch.randn(4, 8), torch.randn(8, 3)
+    with accel.autocast(CPU, "bf16")():
+        assert (x @ w).dtype == torch.bfloat16
+    with accel.autocast(CPU, "32")():
+        assert (x @ w).dtype == torch.float32
+
+
+def test_loss_scaling_only_for_fp16():
+    assert accel.grad_scaler(CPU, "fp16").is_enabled()
+    assert not accel.grad_scaler(CPU, "bf16").is_enabled()
+    assert not accel.grad_scaler(CPU, "32").is_enabled()
+
+
+def test_bf16_training_tracks_fp32(tmp_path):
+    rows = {}
+    for precision in ("32", "bf16"):
+        run = train(tmp_path / precision, f"trainer.precision={precision}", "data.n_train=400",
+                    "trainer.epochs=3", "diagnose=off")
+        rows[precision] = read_metrics(run / "metrics.jsonl")[-1]
+    assert rows["bf16"]["train_loss"] == pytest.approx(rows["32"]["train_loss"], rel=0.1)
+
+
+def test_unknown_precision_is_a_range_error():
+    from dlrun.config import validate
+
+    with pytest.raises(UserError, match="trainer.precision=16 is out of range"):
+        validate(compose("trainer.precision=16"))
+
+
+def test_drop_last_keeps_every_batch_the_same_shape():
+    x, y = torch.arange(103.0).unsqueeze(1), torch.arange(103)
+    gen = torch.Generator().manual_seed(0)
+    sizes = [len(xb) for xb, _ in shuffled_batches(x, y, 10, gen, drop_last=True)]
+    assert sizes == [10] * 10
+    sizes = [len(xb) for xb, _ in shuffled_batches(x, y, 10, gen, drop_last=False)]
+    assert sizes == [10] * 10 + [3]
+
+
+def test_compiled_and_eager_training_give_the_same_losses(tmp_path):
+    common = ["data=sine", "data.n=300", "model.hidden=[16]", "trainer.epochs=2",
+              "trainer.drop_last=true", "diagnose=off"]
+    eager = read_metrics(train(tmp_path / "eager", *common) / "metrics.jsonl")
+    compiled = read_metrics(train(tmp_path / "compiled", *common, "trainer.compile=true") / "metrics.jsonl")
+    for a, b in zip(eager, compiled):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4, abs=1e-6)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4, abs=1e-6)
+
+
+def test_threads_split_among_parallel_jobs():
+    cores = accel.default_threads(1)
+    assert accel.default_threads(2) == max(1, cores // 2)
+    assert accel.default_threads(10 * cores) == 1
+
+
+def test_summary_records_threads_and_peak_memory(run_dir):
+    train(run_dir, "trainer.threads=1", "diagnose=off", "data.n_train=200")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["threads"] == 1
+    assert summary["host_peak_mb"] > 50
