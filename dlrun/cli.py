@@ -6,10 +6,13 @@ without paying for it.
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import os
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import hydra
@@ -34,7 +37,16 @@ def _config_dir() -> str:
 
 
 def _run_dir(resume: str | None, fresh: str) -> str:
-    """A resumed run keeps writing into its own directory; a new run gets a fresh one."""
+    """A resumed run keeps writing into its own directory; a new run gets a fresh one.
+
+    Under torchrun every rank composes the config; ranks other than 0 get a scratch
+    directory (removed at exit) so that only rank 0's run directory appears.
+    """
+    rank = int(os.environ.get("RANK", "0"))
+    if rank > 0:
+        scratch = os.path.join(tempfile.gettempdir(), f"dlrun-rank{rank}-{os.getpid()}")
+        atexit.register(shutil.rmtree, scratch, True)
+        return scratch
     if resume is None:
         return fresh
     if not os.path.isdir(resume):
@@ -49,7 +61,15 @@ def _hydra_subdir(resume: str | None, stamp: str) -> str:
     return ".hydra" if resume is None else f".hydra/resumed-{stamp}"
 
 
+def _sqlite_url(path: str) -> str:
+    """An SQLite URL for an Optuna study; its folder is made so the first trial can create it."""
+    file = Path(path).expanduser().resolve()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{file}"
+
+
 register_schemas()
+OmegaConf.register_new_resolver("dlrun_sqlite", _sqlite_url, replace=True)
 OmegaConf.register_new_resolver("dlrun_run_dir", _run_dir, replace=True)
 OmegaConf.register_new_resolver("dlrun_hydra_subdir", _hydra_subdir, replace=True)
 

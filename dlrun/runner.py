@@ -7,8 +7,10 @@ and print the result table.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,20 +23,25 @@ from omegaconf import DictConfig, OmegaConf
 import dlrun
 from dlrun.config import validate
 from dlrun.crossval import cross_validate
+from dlrun.diagnose import EpochMonitor, diagnose_run
 from dlrun.errors import RunFailed, UserError
 from dlrun.lr_find import find_lr
-from dlrun.models import build_model, param_counts
+from dlrun.models import build_model, param_counts, user_errors_unwrapped
+from dlrun.report import diagnosis as diagnosis_report
 from dlrun.report.files import MetricsLog, write_json
+from dlrun.report.hparams import log_hparams
 from dlrun.report.params import print_params
-from dlrun.train.signals import StopOnSignal
 from dlrun.report.tensorboard import TensorBoardLog
-from dlrun.report.terminal import EpochDisplay, print_result
-from dlrun.train import fit
+from dlrun.report.terminal import EpochDisplay, print_result, print_samples
+from dlrun.train import distributed, fit
+from dlrun.train.accel import check_precision, configure_backend, peak_memory, prepare_model
 from dlrun.train.checkpoint import load_checkpoint
 from dlrun.train.device import resolve_device
+from dlrun.train.generate import samples
 from dlrun.train.optimizers import build_optimizer
 from dlrun.train.regularize import penalty_from_config
 from dlrun.train.schedules import build_scheduler, steps_per_epoch
+from dlrun.train.signals import StopOnSignal
 
 
 def load_data(cfg: DictConfig, device: torch.device):
@@ -45,8 +52,8 @@ def build(cfg: DictConfig, device: torch.device, data=None):
     """Data (unless given), model, optimizer and scheduler, wired by the configs' `_target_` lines."""
     torch.manual_seed(cfg.trainer.seed)
     data = load_data(cfg, device) if data is None else data
-    model = build_model(cfg.model, data)
-    model = model.to(device)
+    model = build_model(cfg.model, data).to(device)
+    model = prepare_model(model, cfg.trainer, device, image_inputs=len(data.input_shape) == 3)
     optimizer = build_optimizer(instantiate(cfg.optim), model.parameters(), device)
     scheduler, interval = build_scheduler(
         cfg.sched, optimizer, epochs=cfg.trainer.epochs,
@@ -57,12 +64,27 @@ def build(cfg: DictConfig, device: torch.device, data=None):
 
 def build_loss(cfg: DictConfig, data, model):
     """The `loss` group's choice for the data's task and the model's outputs (logits or probabilities)."""
-    return instantiate(cfg.loss, task=data.task, outputs=getattr(model, "outputs", "logits"))
+    with user_errors_unwrapped():
+        return instantiate(cfg.loss, task=data.task, outputs=getattr(model, "outputs", "logits"))
+
+
+def _git_commit() -> str | None:
+    """The commit of the repository the run was launched from, if any ('+dirty' when modified)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (commit + ("+dirty" if dirty else "")) or None
 
 
 def environment(device: torch.device) -> dict:
+    """What reproducing this run needs to know besides its config."""
     return {
         "dlrun": dlrun.__version__,
+        "git_commit": _git_commit(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "python": platform.python_version(),
@@ -99,7 +121,42 @@ def summarize(rows: list[dict], timed: list[dict], run_dir: Path, params: int,
     }
 
 
-def run_job(cfg: DictConfig, run_dir: Path | None = None, data=None) -> float:
+@contextlib.contextmanager
+def _out_of_memory_is_a_user_error(cfg: DictConfig):
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        batch = cfg.trainer.batch_size
+        smaller = f"trainer.batch_size={max(1, batch // 2)}" if batch else "trainer.batch_size=256"
+        raise UserError(
+            f"the device ran out of memory at trainer.batch_size={batch}; try {smaller} "
+            "(or a smaller model)."
+        ) from None
+
+
+def _parallel_jobs() -> int:
+    """How many jobs a parallel launcher (joblib's n_jobs) runs at once beside this one."""
+    if not HydraConfig.initialized():
+        return 1
+    return int(OmegaConf.select(HydraConfig.get(), "launcher.n_jobs", default=1) or 1)
+
+
+def _user_overrides(given: list[str] | None) -> list[str]:
+    """What the user typed (the remedies' commands start from it): given, or Hydra's task overrides."""
+    if given is not None:
+        return list(given)
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def run_job(cfg: DictConfig, run_dir: Path | None = None, data=None,
+            overrides: list[str] | None = None) -> float:
+    """Train one configured run; see `_run_job`. Running out of device memory is a user error."""
+    with _out_of_memory_is_a_user_error(cfg):
+        return _run_job(cfg, run_dir, data, overrides)
+
+
+def _run_job(cfg: DictConfig, run_dir: Path | None = None, data=None,
+             overrides: list[str] | None = None) -> float:
     """Train one configured run into `run_dir` (Hydra's output directory by default).
 
     Returns the final validation loss (early stopping: the restored epoch's), which is
@@ -109,13 +166,23 @@ def run_job(cfg: DictConfig, run_dir: Path | None = None, data=None) -> float:
     started = time.perf_counter()
     validate(cfg)
     run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
+    world = distributed.setup(cfg.trainer)  # one rank of several (spawned, torchrun, Slurm)
+    if world is None and cfg.trainer.devices > 1:  # trainer.devices processes each run this job
+        return distributed.spawn(run_job, cfg, run_dir, data, overrides)
+    if world is not None and not world.is_main:  # only rank 0 writes the run directory
+        cfg, run_dir = world.follower(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.trainer.device)
+    device = world.device if world is not None else resolve_device(cfg.trainer.device)
+    check_precision(cfg.trainer.precision, device)
+    ranks_here = world.local_size if world is not None else 1
+    threads = configure_backend(cfg.trainer, device, parallel_jobs=_parallel_jobs() * ranks_here)
     if cfg.get("mode", "train") == "lr_find":
         data, model, optimizer, _, _ = build(cfg, device)
-        return find_lr(cfg, run_dir, data, model, optimizer, build_loss(cfg, data, model))
+        return find_lr(cfg, run_dir, data, model, optimizer, build_loss(cfg, data, model),
+                       overrides=_user_overrides(overrides))
     if OmegaConf.select(cfg, "cv.folds") is not None and data is None:
-        return cross_validate(cfg, run_dir, load_data(cfg, device), train=run_job)
+        return cross_validate(cfg, run_dir, load_data(cfg, device), train=run_job,
+                              overrides=_user_overrides(overrides))
     data, model, optimizer, scheduler, interval = build(cfg, device, data)
     reg = cfg.get("reg") or {}
     penalty = penalty_from_config(cfg.get("reg"))
@@ -141,19 +208,30 @@ def run_job(cfg: DictConfig, run_dir: Path | None = None, data=None) -> float:
 
     metrics = MetricsLog(run_dir / "metrics.jsonl", keep_through_epoch=start)
     board = TensorBoardLog(run_dir, purge_step=start + 1 if resume else None)
+    log_hparams(board.run, cfg)  # the HPARAMS tab compares runs (and sweep jobs)
     display = EpochDisplay(cfg.trainer.epochs, cfg.trainer.progress, start)
     checkpoints = run_dir / "checkpoints" if cfg.trainer.checkpoint else None
     timed = []
+    monitor = EpochMonitor(cfg.diagnose, data, loss, cfg.trainer.seed)
     try:
         with StopOnSignal() as stop:
             for row in fit(model, data, optimizer, scheduler, trainer=cfg.trainer,
                            sched_interval=interval, penalty=penalty, checkpoint_dir=checkpoints,
                            resume=resume, should_stop=stop.requested, loss=loss,
-                           augment=augment, early_stopping=stopper):
+                           augment=augment, early_stopping=stopper, world=world):
+                warnings = monitor.epoch(row, model)  # may add hessian_* (diagnose.hessian_every)
                 timed.append(row)
                 metrics.append({k: v for k, v in row.items() if k not in TIMING})
                 board.epoch(row)
                 display.update(row)
+                if cfg.trainer.progress != "off":
+                    for warning in warnings:
+                        print(f"dlrun: warning: {warning}", file=sys.stderr)
+            # token models: a generated sample (text) or decoded test examples (seq2seq)
+            finished = stop.signum is None and not (timed and timed[-1].get("non_finite"))
+            generated = samples(model, data, cfg.trainer.seed) if finished else {}
+            for tag, text in generated.items():
+                board.text(tag, "    " + text.replace("\n", "\n    "))  # markdown code block
     finally:
         display.close()
         metrics.close()
@@ -161,6 +239,9 @@ def run_job(cfg: DictConfig, run_dir: Path | None = None, data=None) -> float:
 
     summary = summarize(metrics.rows, timed, run_dir, params, device, time.perf_counter() - started)
     summary["params_per_layer"] = layers
+    if generated:
+        summary["samples"] = generated
+    summary.update(threads=threads, **peak_memory(device))
     if stopper is not None:
         summary["early_stopping"] = stopper.summary()
     if stop.signum is not None:
@@ -174,9 +255,21 @@ def run_job(cfg: DictConfig, run_dir: Path | None = None, data=None) -> float:
     if summary["final"].get("non_finite"):
         epoch = summary["final"]["epoch"]
         summary.update(status="failed", error=f"the loss became non-finite in epoch {epoch}")
+    diagnosis = diagnose_run(
+        cfg, model, data, metrics.rows, loss, _user_overrides(overrides),
+        train_seconds=summary["wall_time_s"],
+        final_epoch=stopper.best_epoch if stopper is not None and stopper.restored else None,
+    )
+    if diagnosis is not None:
+        write_json(run_dir / "diagnosis.json", diagnosis)
+        diagnosis_report.write_tensorboard(run_dir, diagnosis)
+        summary["verdict"] = diagnosis["verdict"]
     write_json(run_dir / "summary.json", summary)
     if cfg.trainer.progress != "off":
         print_result(summary)
+        print_samples(generated)
+        if diagnosis is not None:
+            diagnosis_report.print_diagnosis(diagnosis)
     if summary["status"] == "failed":
         raise RunFailed(
             f"{summary['error']} (lr {summary['final']['lr']:.3g}); the last finite weights are in "

@@ -28,7 +28,7 @@ def train(run_dir: Path, *overrides: str) -> Path:
     """Run one job in-process, as `dlrun <overrides>` would, into `run_dir`."""
     from dlrun.runner import run_job
 
-    run_job(compose(*FAST, *overrides), run_dir=run_dir)
+    run_job(compose(*FAST, *overrides), run_dir=run_dir, overrides=list(overrides))
     return run_dir
 
 

@@ -121,3 +121,17 @@ def test_quick_successive_runs_never_collide(tmp_path):
         assert result.returncode == 0, result.stderr
     runs = list(tmp_path.glob("outputs/runs/*/*"))
     assert len(runs) == 2
+
+
+def test_resuming_a_sweep_job_reuses_its_directory(monkeypatch, tmp_path, capsys):
+    code, _, err = run_cli(monkeypatch, tmp_path, capsys, "-m", "trainer.seed=1,2", "trainer.epochs=1",
+                           "data.n_train=100", "trainer.progress=off", "diagnose=off")
+    assert code == 0, err
+    job = next(tmp_path.glob("outputs/multirun/*/*/0"))
+    code, _, err = run_cli(monkeypatch, tmp_path, capsys, f"trainer.resume={job}", "trainer.epochs=2")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (job / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert not (tmp_path / "outputs/runs").exists()  # no new run directory
+    saved = (job / ".hydra/overrides.yaml").read_text()
+    assert "trainer.seed=1" in saved and "trainer.resume" not in saved  # the original record

@@ -80,3 +80,23 @@ def test_non_finite_loss_fails_cleanly_and_keeps_finite_checkpoint(run_dir):
     assert summary["status"] == "failed"
     last = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
     assert all(torch.isfinite(t).all() for t in last["model"].values())
+
+
+def test_out_of_memory_is_one_line_suggesting_a_smaller_batch(run_dir, monkeypatch):
+    from dlrun.errors import UserError
+    from dlrun.models.mlp import MLP
+
+    def exhausted(self, x):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(MLP, "forward", exhausted)
+    with pytest.raises(UserError, match="trainer.batch_size=32"):
+        train(run_dir, "trainer.batch_size=64", "diagnose=off")
+
+
+def test_environment_is_recorded(run_dir):
+    train(run_dir, "diagnose=off", "data.n_train=100")
+    env = json.loads((run_dir / "summary.json").read_text())["environment"]
+    assert env["torch"] == torch.__version__ and env["dlrun"]
+    assert env["command"].startswith("dlrun")
+    assert "git_commit" in env and "device_name" in env

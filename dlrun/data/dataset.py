@@ -163,7 +163,9 @@ def make_dataset(
     classification = task != "regression"
     if classification:
         y = np.asarray(y).astype(np.int64)
-        labels = y if test is None else np.concatenate([y.reshape(-1), np.asarray(test[1]).reshape(-1)])
+        labels = (
+            y if test is None else np.concatenate([y.reshape(-1), np.asarray(test[1]).reshape(-1)])
+        )
         n_classes = n_classes or int(labels.max()) + 1
     else:
         y = np.asarray(y).astype(np.float32).reshape(len(y), -1)
@@ -172,7 +174,10 @@ def make_dataset(
         index, test_index = _split(index, y, test_fraction, classification, seed, name)
         x_test, y_test = _floats(x[test_index]), y[test_index]
     else:
-        x_test, y_test = _floats(test[0]), np.asarray(test[1]).astype(y.dtype).reshape(-1, *y.shape[1:])
+        x_test, y_test = (
+            _floats(test[0]),
+            np.asarray(test[1]).astype(y.dtype).reshape(-1, *y.shape[1:]),
+        )
     train_index, val_index = _split(index, y, val_fraction, classification, seed + 1, name)
 
     if n_train is not None:
@@ -192,7 +197,9 @@ def make_dataset(
     if test_shift is not None:
         if test_shift not in shifts:
             choices = ", ".join(sorted(shifts)) or "none for this dataset"
-            raise UserError(f"data.test_shift={test_shift} is unknown for {name}; choose from: {choices}.")
+            raise UserError(
+                f"data.test_shift={test_shift} is unknown for {name}; choose from: {choices}."
+            )
         x_test, y_test = shifts[test_shift](x_test, y_test, rng)
         x_test, y_test = _floats(x_test), np.asarray(y_test).astype(y.dtype)
 

@@ -21,15 +21,24 @@ FUNCTIONS = {
 
 
 def sine(
-    *, seed: int, n: int = 1000, noise: float = 0.1, low: float = -3.0, high: float = 3.0,
-    frequency: float = 1.0, function: str = "sin", **split,
+    *,
+    seed: int,
+    n: int = 1000,
+    noise: float = 0.1,
+    low: float = -3.0,
+    high: float = 3.0,
+    frequency: float = 1.0,
+    function: str = "sin",
+    **split,
 ) -> Dataset:
     """y = f(frequency * x) + N(0, noise^2), f = sin by default (`data.function`).
 
     Test shift `extrapolate`: test x outside [low, high].
     """
     if function not in FUNCTIONS:
-        raise UserError(f"data.function={function} is unknown; choose from: {', '.join(FUNCTIONS)}.")
+        raise UserError(
+            f"data.function={function} is unknown; choose from: {', '.join(FUNCTIONS)}."
+        )
     f = FUNCTIONS[function]
     rng = np.random.default_rng(seed)
     x = rng.uniform(low, high, size=(n, 1))
@@ -38,7 +47,9 @@ def sine(
     def extrapolate(x_test, y_test, rng):
         width = high - low
         side = rng.choice([-1.0, 1.0], size=x_test.shape)
-        x_far = np.where(side > 0, high, low) + side * rng.uniform(0, 0.5 * width, size=x_test.shape)
+        x_far = np.where(side > 0, high, low) + side * rng.uniform(
+            0, 0.5 * width, size=x_test.shape
+        )
         y_far = f(frequency * x_far) + rng.normal(0.0, noise, size=x_far.shape)
         return x_far.astype(np.float32), y_far.astype(np.float32)
 
@@ -53,7 +64,9 @@ def moons(*, seed: int, n: int = 1000, noise: float = 0.2, **split) -> Dataset:
     return make_dataset("moons", x, y, task="binary", seed=seed, shifts=shifts.PLANE, **split)
 
 
-def circles(*, seed: int, n: int = 1000, noise: float = 0.1, factor: float = 0.5, **split) -> Dataset:
+def circles(
+    *, seed: int, n: int = 1000, noise: float = 0.1, factor: float = 0.5, **split
+) -> Dataset:
     """A circle inside a circle (radius ratio `factor`): binary, needs a non-linear boundary."""
     x, y = sk.make_circles(n_samples=n, noise=noise, factor=factor, random_state=seed)
     return make_dataset("circles", x, y, task="binary", seed=seed, shifts=shifts.PLANE, **split)

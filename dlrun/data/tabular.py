@@ -13,7 +13,9 @@ def digits(*, seed: int, flat: bool = False, **split) -> Dataset:
     """8x8 grey-level digits, 10 classes. Test shifts: invert, rotate (90 degrees), noise."""
     bunch = sk.load_digits()
     x = bunch.images.astype(np.float32)[:, None, :, :] / 16.0  # N x 1 x 8 x 8
-    data = make_dataset("digits", x, bunch.target, task="multiclass", seed=seed, shifts=shifts.IMAGE, **split)
+    data = make_dataset(
+        "digits", x, bunch.target, task="multiclass", seed=seed, shifts=shifts.IMAGE, **split
+    )
     if flat:  # after the shifts, which turn images
         for name in ("train", "val", "test"):
             setattr(data, f"x_{name}", getattr(data, f"x_{name}").flatten(1))
@@ -22,7 +24,9 @@ def digits(*, seed: int, flat: bool = False, **split) -> Dataset:
 
 def _bundled(name: str, loader, task: str, seed: int, split: dict) -> Dataset:
     bunch = loader()
-    return make_dataset(name, bunch.data, bunch.target, task=task, seed=seed, shifts=shifts.TABULAR, **split)
+    return make_dataset(
+        name, bunch.data, bunch.target, task=task, seed=seed, shifts=shifts.TABULAR, **split
+    )
 
 
 def iris(*, seed: int, **split) -> Dataset:

@@ -57,12 +57,27 @@ class ChannelsFirst(nn.Module):
 
 
 class ConvBlock(nn.Module):
-    def __init__(self, dims, c_in, c_out, kernel_size, stride, padding, pool, batchnorm,
-                 residual, activation, size_in, size_out):
+    def __init__(
+        self,
+        dims,
+        c_in,
+        c_out,
+        kernel_size,
+        stride,
+        padding,
+        pool,
+        batchnorm,
+        residual,
+        activation,
+        size_in,
+        size_out,
+    ):
         super().__init__()
         pooled = pool != "none" and size_out[1] != size_out[0]
-        self.summary = (f"{c_in}->{c_out} k{kernel_size} s{stride} p{padding}, "
-                        f"{'x'.join(map(str, size_in))}->{'x'.join(map(str, size_out[1]))}")
+        self.summary = (
+            f"{c_in}->{c_out} k{kernel_size} s{stride} p{padding}, "
+            f"{'x'.join(map(str, size_in))}->{'x'.join(map(str, size_out[1]))}"
+        )
         conv, norm = (nn.Conv1d, nn.BatchNorm1d) if dims == 1 else (nn.Conv2d, nn.BatchNorm2d)
         self.conv = conv(c_in, c_out, kernel_size, stride, padding, bias=not batchnorm)
         self.norm = norm(c_out) if batchnorm else nn.Identity()
@@ -128,8 +143,20 @@ class CNN(nn.Sequential):
             layers["channels_first"] = ChannelsFirst()
         size = tuple(spatial)
         for i, (c_out, planned) in enumerate(zip(channels, sizes), start=1):
-            layers[f"block{i}"] = ConvBlock(dims, c_in, c_out, kernel_size, stride, padding, pool,
-                                            batchnorm, residual, activation, size, planned)
+            layers[f"block{i}"] = ConvBlock(
+                dims,
+                c_in,
+                c_out,
+                kernel_size,
+                stride,
+                padding,
+                pool,
+                batchnorm,
+                residual,
+                activation,
+                size,
+                planned,
+            )
             c_in, size = c_out, planned[1]
         global_pool = nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1)
         head: list[nn.Module] = [global_pool, nn.Flatten()]

@@ -30,8 +30,13 @@ def activation(name: str) -> nn.Module:
 
 # Kaiming (He) scaling wants the gain of the activation that follows a layer; SELU wants
 # LeCun scaling (gain 1), and the ReLU family's smooth cousins are close enough to ReLU.
-_KAIMING_NONLINEARITY = {"relu": "relu", "leaky_relu": "leaky_relu", "tanh": "tanh",
-                         "sigmoid": "sigmoid", "selu": "linear"}
+_KAIMING_NONLINEARITY = {
+    "relu": "relu",
+    "leaky_relu": "leaky_relu",
+    "tanh": "tanh",
+    "sigmoid": "sigmoid",
+    "selu": "linear",
+}
 
 # scheme -> (weight, activation name, std) -> None; weights are drawn from normals so
 # their statistics are easy to check: xavier std = sqrt(2 / (fan_in + fan_out)),
@@ -39,7 +44,8 @@ _KAIMING_NONLINEARITY = {"relu": "relu", "leaky_relu": "leaky_relu", "tanh": "ta
 INITS = {
     "xavier": lambda w, act, std: nn.init.xavier_normal_(w),
     "kaiming": lambda w, act, std: nn.init.kaiming_normal_(
-        w, a=0.01 if act == "leaky_relu" else 0.0,
+        w,
+        a=0.01 if act == "leaky_relu" else 0.0,
         nonlinearity=_KAIMING_NONLINEARITY.get(act, "relu"),
     ),
     "normal": lambda w, act, std: nn.init.normal_(w, 0.0, std),

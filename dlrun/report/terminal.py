@@ -12,6 +12,8 @@ console = Console()
 
 
 def _metric(row: dict, split: str) -> str:
+    if f"{split}_exact" in row:  # seq2seq: whole target sequences right
+        return f"{split}_exact {row[f'{split}_exact']:.3f}"
     if f"{split}_acc" in row:
         return f"{split}_acc {row[f'{split}_acc']:.3f}"
     if f"{split}_mae" in row:
@@ -61,7 +63,7 @@ class EpochDisplay:
 def result_table(summary: dict) -> Table:
     """Final and best metrics per split, then the run's cost."""
     final, best = summary["final"], summary["best"]
-    metric = next((m for m in ("acc", "mae") if f"val_{m}" in final), None)
+    metric = next((m for m in ("exact", "acc", "mae") if f"val_{m}" in final), None)
     table = Table(title=f"dlrun result: {summary['run_dir']}", show_header=True)
     table.add_column("")
     for split in ("train", "val", "test"):
@@ -91,4 +93,12 @@ def result_table(summary: dict) -> Table:
 
 def print_result(summary: dict) -> None:
     console.print(result_table(summary))
+    sys.stdout.flush()
+
+
+def print_samples(samples: dict[str, str]) -> None:
+    """What a token model generated after training, each under its tag."""
+    for tag, text in samples.items():
+        console.rule(tag)
+        console.print(text, markup=False, highlight=False)
     sys.stdout.flush()

@@ -7,9 +7,9 @@ fail inside Hydra with its own message. No torch here: `dlrun --help` stays fast
 
 from hydra.core.config_store import ConfigStore
 
-from dlrun.schema import cv, data, diagnose, loss, lr_find, model, optim, reg, sched, trainer
+from dlrun.schema import cv, data, diagnose, loss, lr_find, model, optim, reg, sched, tokens, trainer
 
-GROUPS = (trainer, optim, model, data, reg, loss, sched, cv, lr_find, diagnose)
+GROUPS = (trainer, optim, model, data, tokens, reg, loss, sched, cv, lr_find, diagnose)
 
 
 def register_schemas() -> None:

@@ -67,6 +67,15 @@ class TransformerConfig:
     readout: str = "mean"  # many-to-one: mean | last
 
 
+@dataclass
+class Seq2SeqConfig:
+    _target_: str = "dlrun.models.Seq2Seq"
+    cell: str = "gru"  # rnn | lstm | gru
+    hidden_size: int = 128
+    num_layers: int = 1
+    dropout: float = 0.0
+
+
 SCHEMAS = {
     "_schema_model_linear": LinearConfig,
     "_schema_model_logistic": LogisticConfig,
@@ -74,4 +83,5 @@ SCHEMAS = {
     "_schema_model_cnn": CNNConfig,
     "_schema_model_recurrent": RecurrentConfig,
     "_schema_model_transformer": TransformerConfig,
+    "_schema_model_seq2seq": Seq2SeqConfig,
 }

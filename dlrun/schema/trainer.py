@@ -11,6 +11,7 @@ class TrainerConfig:
     batch_size: int | None = 64  # null: full-batch gradient descent
     eval_batch_size: int = 8192
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    devices: int = 1  # > 1: data-parallel on this many processes (DDP: gloo on cpu, NCCL on cuda)
     seed: int = 0
     resume: str | None = None  # a run directory to continue from its last checkpoint
     grad_clip: float | None = None  # clip gradients to this value (see grad_clip_mode)

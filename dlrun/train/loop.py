@@ -12,16 +12,21 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from dlrun.data import Dataset
 from dlrun.data.batches import shuffled_batches
+from dlrun.train.accel import autocast, grad_scaler
 from dlrun.train.checkpoint import restore_rng, rng_state, save_atomic
 from dlrun.train.early_stopping import EarlyStopping
 from dlrun.train.evaluate import evaluate
 from dlrun.train.task import loss_fn
+
+if TYPE_CHECKING:
+    from dlrun.train.distributed import World
 
 SPLITS = ("train", "val", "test")
 
@@ -46,6 +51,7 @@ def fit(
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     augment: Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple] | None = None,
     early_stopping: EarlyStopping | None = None,
+    world: World | None = None,
 ) -> Iterator[dict]:
     """Train for `trainer.epochs` epochs, yielding one row of metrics per epoch.
 
@@ -54,11 +60,15 @@ def fit(
     completed epoch. A row whose losses are not finite is yielded with
     `"non_finite": True` and ends the loop without checkpointing those weights.
     `augment` transforms training batches only; `early_stopping` may end the loop
-    early and restores its best weights when the loop ends.
+    early and restores its best weights when the loop ends. With a `world` of several
+    processes (see `distributed`) this rank trains on its rows of every global batch
+    through DDP, metrics are reduced over ranks, and a signal stops at an epoch's end.
     """
     device = data.x_train.device
     criterion = loss if loss is not None else loss_fn(data.task)  # the `loss` group's choice
     params = [p for p in model.parameters() if p.requires_grad]
+    net = model if world is None else world.wrap(model)  # DDP: gradients averaged over ranks
+    evaluate_split = evaluate if world is None else world.evaluate
     generator = torch.Generator(device=device).manual_seed(trainer.seed)
     start_epoch, best_val, best_epoch = 0, math.inf, 0
     if resume is not None:
@@ -92,6 +102,12 @@ def fit(
     if resume is None:
         save(0, improved=False)  # even a run stopped in its first epoch can be resumed
 
+    # read the knobs once: attribute access on a config costs more than a small step
+    amp, scaler = autocast(device, trainer.precision), grad_scaler(device, trainer.precision)
+    clip, clip_by_value = trainer.grad_clip, trainer.grad_clip_mode == "value"
+    drop_last = trainer.compile if trainer.drop_last is None else trainer.drop_last
+    batch_size = trainer.batch_size
+
     for epoch in range(start_epoch + 1, trainer.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         started = time.perf_counter()
@@ -99,34 +115,47 @@ def fit(
         loss_sum = torch.zeros((), device=device)
         norm_sum = torch.zeros((), device=device)
         steps = 0
-        for xb, yb in shuffled_batches(data.x_train, data.y_train, trainer.batch_size, generator):
+        for xb, yb in shuffled_batches(data.x_train, data.y_train, batch_size, generator, drop_last):
             if augment is not None:  # training batches only
                 xb, yb = augment(xb, yb, generator)
-            # forward / backward
-            loss = criterion(model(xb), yb)
-            objective = loss + penalty(model) if penalty is not None else loss
+            if world is not None:  # this rank's rows; its loss is its share of the global mean
+                xb, yb, weight = world.shard(xb, yb)
+            # forward (autocast when trainer.precision asks) / backward
+            with amp():
+                if world is None:
+                    loss = criterion(net(xb), yb)
+                else:
+                    loss = criterion.per_example(net(xb), yb).sum() * weight
+                objective = loss + penalty(model) if penalty is not None else loss
             optimizer.zero_grad(set_to_none=True)
-            objective.backward()
+            scaler.scale(objective).backward()
+            scaler.unscale_(optimizer)
             # global gradient norm (a device tensor), optionally clipped
             grads = [p.grad for p in params if p.grad is not None]
             norm = torch.nn.utils.get_total_norm(grads)
-            if trainer.grad_clip is not None and trainer.grad_clip_mode == "value":
-                torch.nn.utils.clip_grad_value_(params, trainer.grad_clip)
-            elif trainer.grad_clip is not None:
-                torch.nn.utils.clip_grads_with_norm_(params, trainer.grad_clip, norm)
-            optimizer.step()
+            if clip is not None and clip_by_value:
+                torch.nn.utils.clip_grad_value_(params, clip)
+            elif clip is not None:
+                torch.nn.utils.clip_grads_with_norm_(params, clip, norm)
+            scaler.step(optimizer)
+            scaler.update()
             if sched_interval == "step":
                 scheduler.step()
             loss_sum += loss.detach()
             norm_sum += norm
             steps += 1
-            if should_stop():
+            if world is None and should_stop():
                 return
+        if world is not None:  # ranks stop together, at the end of an epoch
+            if world.any(should_stop()):
+                return
+            loss_sum = world.mean(loss_sum)
         _sync(device)
         train_seconds = time.perf_counter() - started
 
         # evaluate every split; the one host sync of the epoch is the .tolist() below
-        metrics = {split: evaluate(model, *data.split(split), data.task, trainer.eval_batch_size, criterion)
+        metrics = {split: evaluate_split(model, *data.split(split), data.task,
+                                         trainer.eval_batch_size, criterion)
                    for split in SPLITS}
         names = [(split, key) for split in SPLITS for key in metrics[split]]
         values = torch.stack(

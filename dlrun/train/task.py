@@ -2,7 +2,9 @@
 
 The loss comes from the `loss` group (`dlrun.train.losses`); `loss=auto` picks the
 task's own. Whatever the loss, the reported metric stays the task's: accuracy for
-classification (over labelled steps for per-step labels), MAE and R^2 for regression.
+classification (over labelled steps for per-step labels), MAE and R^2 for regression,
+and for seq2seq also `exact`: the share of examples whose whole target greedy decoding
+gets right.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import torch
 
 from dlrun.train.losses import IGNORE, Loss, auto
 
-METRICS = {"regression": ("mae", "r2"), "binary": ("acc",), "multiclass": ("acc",)}
+METRICS = {"regression": ("mae", "r2"), "binary": ("acc",), "multiclass": ("acc",),
+           "seq2seq": ("acc", "exact")}
 
 
 def loss_fn(task: str) -> Loss:
@@ -19,7 +22,9 @@ def loss_fn(task: str) -> Loss:
     return auto(task=task)
 
 
-def loss_sums(task: str, out: torch.Tensor, y: torch.Tensor, loss: Loss | None = None) -> dict[str, torch.Tensor]:
+def loss_sums(
+    task: str, out: torch.Tensor, y: torch.Tensor, loss: Loss | None = None
+) -> dict[str, torch.Tensor]:
     """Per-chunk sums that add up to a split's metrics; all stay on the device."""
     loss = loss or loss_fn(task)
     sums = {"loss": loss.per_example(out, y).sum()}
@@ -34,7 +39,9 @@ def loss_sums(task: str, out: torch.Tensor, y: torch.Tensor, loss: Loss | None =
     return sums
 
 
-def finish_metrics(task: str, sums: dict[str, torch.Tensor], y: torch.Tensor) -> dict[str, torch.Tensor]:
+def finish_metrics(
+    task: str, sums: dict[str, torch.Tensor], y: torch.Tensor
+) -> dict[str, torch.Tensor]:
     n = len(y)
     metrics = {"loss": sums["loss"] / n}
     if task == "regression":
@@ -43,4 +50,6 @@ def finish_metrics(task: str, sums: dict[str, torch.Tensor], y: torch.Tensor) ->
         metrics["r2"] = 1 - sums["sse"] / total
     else:
         metrics["acc"] = sums["correct"] / sums["labelled"].clamp_min(1)
+    if "exact" in sums:
+        metrics["exact"] = sums["exact"] / n
     return metrics

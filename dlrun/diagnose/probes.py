@@ -1,0 +1,97 @@
+"""Cheap end-of-run measurements on the trained model: gradients by depth, dead ReLUs,
+input scale. Each is one forward (and backward) pass over a sample of the training set.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def sample(x: torch.Tensor, y: torch.Tensor, limit: int, seed: int = 0):
+    """At most `limit` training examples, drawn without replacement (all of them if fewer)."""
+    if len(x) <= limit:
+        return x, y
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    index = torch.randperm(len(x), generator=generator)[:limit].to(x.device)
+    return x[index], y[index]
+
+
+def layer_gradients(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> dict | None:
+    """RMS gradient per weight of the first and the last weight matrix (or kernel).
+
+    Per-weight RMS, not the norm, so layers of different sizes compare; `ratio` = first / last.
+    """
+    weights = [(name, p) for name, p in model.named_parameters() if p.ndim >= 2 and p.requires_grad]
+    if len(weights) < 2:
+        return None
+    was_training = model.training
+    model.eval()
+    grads = torch.autograd.grad(loss_fn(model(x), y), [weights[0][1], weights[-1][1]], allow_unused=True)
+    model.train(was_training)
+    if any(g is None for g in grads):
+        return None
+    first, last = (float(g.square().mean().sqrt()) for g in grads)
+    return {
+        "first_layer": weights[0][0],
+        "last_layer": weights[-1][0],
+        "first": first,
+        "last": last,
+        "ratio": first / last if last > 0 else None,
+    }
+
+
+@torch.no_grad()
+def dead_relus(model: nn.Module, x: torch.Tensor) -> dict | None:
+    """Fraction of ReLU units (features, or channels of a feature map) never positive on `x`."""
+    alive: list[torch.Tensor] = []
+
+    def hook(module, inputs, output):
+        # units along dim 1 (features / channels); a unit lives if it fires anywhere
+        active = (output > 0).transpose(0, 1).reshape(output.shape[1], -1).any(dim=1)
+        alive.append(active)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if type(m) is nn.ReLU]
+    if not handles:
+        return None
+    was_training = model.training
+    model.eval()
+    try:
+        model(x)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    if not alive:
+        return None
+    units = sum(a.numel() for a in alive)
+    dead = sum(int((~a).sum()) for a in alive)
+    return {"units": units, "dead": dead, "fraction": dead / units if units else 0.0}
+
+
+@torch.no_grad()
+def input_scale(x: torch.Tensor) -> dict | None:
+    """How unevenly the input features are scaled, and how far from unit scale.
+
+    Features are the last axis of sequences, the channels of images, the columns of
+    tabular data (pixels of one channel legitimately differ, so they are not compared).
+    `spread` is the largest of: max/min feature std, a feature's |mean| in its own stds,
+    and the distance of the overall scale from 1 (either way).
+    """
+    if not x.is_floating_point():
+        return None  # token ids
+    if x.ndim == 4:  # (N, C, H, W): one feature per channel
+        flat = x.transpose(0, 1).reshape(x.shape[1], -1).T
+    else:
+        flat = x.reshape(-1, x.shape[-1]) if x.ndim == 3 else x.reshape(len(x), -1)
+    flat = flat.float()
+    std = flat.std(dim=0)
+    live = std > 1e-8
+    if not bool(live.any()):
+        return None
+    mean = flat.mean(dim=0)[live].abs()
+    std = std[live]
+    spread = max(float(std.max() / std.min()), float((mean / std).max()),
+                 float(std.max()), float(1 / std.min()))
+    return {"spread": spread, "std_min": float(std.min()), "std_max": float(std.max()),
+            "max_abs_mean": float(mean.max())}

@@ -1,0 +1,119 @@
+"""A transformer encoder: input projection, positions, self-attention blocks, a readout.
+
+Each block is torch's TransformerEncoderLayer (pre-norm: x + attention(LayerNorm(x)),
+then x + feed-forward(LayerNorm(x))), so residual connections and layer norm are in
+every block. `causal` masks attention to earlier steps, which next-step prediction
+needs. Many-to-one reads the mean over steps (or the last step); many-to-many
+(`per_step`, from the data) reads every step. Token ids (`vocab_size`) are embedded.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from dlrun.errors import UserError
+from dlrun.models.layers import AsSequence, sequence_shape
+
+READOUTS = ("mean", "last")
+
+
+class SinusoidalPositions(nn.Module):
+    """Fixed sin/cos positions (Vaswani et al. 2017), added to the inputs; no parameters."""
+
+    def __init__(self, steps: int, d_model: int):
+        super().__init__()
+        position = torch.arange(steps).unsqueeze(1)
+        frequency = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+        table = torch.zeros(steps, d_model)
+        table[:, 0::2] = torch.sin(position * frequency)
+        table[:, 1::2] = torch.cos(position * frequency)[:, : d_model // 2]
+        self.register_buffer("table", table, persistent=False)
+
+    def forward(self, x):
+        return x + self.table[: x.shape[1]]
+
+
+class LearnedPositions(nn.Module):
+    """One trained vector per step."""
+
+    def __init__(self, steps: int, d_model: int):
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(steps, d_model) * 0.02)
+
+    def forward(self, x):
+        return x + self.table[: x.shape[1]]
+
+
+POSITIONAL = {
+    "sinusoidal": SinusoidalPositions,
+    "learned": LearnedPositions,
+    "none": lambda steps, d_model: nn.Identity(),
+}
+
+
+class Transformer(nn.Module):
+    outputs = "logits"
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        out_features: int,
+        per_step: bool = False,
+        d_model: int = 64,
+        heads: int = 4,
+        layers: int = 2,
+        feedforward: int = 256,
+        dropout: float = 0.0,
+        positional: str = "sinusoidal",
+        causal: bool = False,
+        readout: str = "mean",
+        vocab_size: int | None = None,
+    ):
+        super().__init__()
+        if d_model % heads:
+            fits = next(h for h in range(heads, 0, -1) if d_model % h == 0)
+            raise UserError(
+                f"model.d_model={d_model} must be a multiple of model.heads={heads}; "
+                f"use model.heads={fits} or model.d_model={heads * max(1, d_model // heads)}."
+            )
+        if positional not in POSITIONAL:
+            raise UserError(
+                f"model.positional={positional} is unknown; choose from: {', '.join(POSITIONAL)}."
+            )
+        if readout not in READOUTS:
+            raise UserError(
+                f"model.readout={readout} is unknown; choose from: {', '.join(READOUTS)}."
+            )
+        steps, features = sequence_shape(input_shape, "transformer")
+        self.per_step, self.readout, self.causal = per_step, readout, causal
+        self.sequence = nn.Identity() if vocab_size else AsSequence(input_shape)
+        self.embed = nn.Embedding(vocab_size, d_model) if vocab_size else nn.Linear(features, d_model)
+        self.position = POSITIONAL[positional](steps, d_model)
+        block = nn.TransformerEncoderLayer(
+            d_model,
+            heads,
+            feedforward,
+            dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(
+            block, layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
+        )
+        self.head = nn.Linear(d_model, out_features)
+
+    def forward(self, x):
+        h = self.position(self.embed(self.sequence(x)))
+        mask = None
+        if self.causal:
+            mask = nn.Transformer.generate_square_subsequent_mask(
+                h.shape[1], device=h.device, dtype=h.dtype
+            )
+        h = self.encoder(h, mask=mask, is_causal=self.causal)
+        if self.per_step:
+            return self.head(h)
+        return self.head(h[:, -1] if self.readout == "last" else h.mean(dim=1))

@@ -1,0 +1,72 @@
+"""TensorBoard HParams: every run records its hyperparameters, so the HPARAMS tab compares runs.
+
+Only the session-start summary is written, into the run's `tb/` directory beside its
+scalars. TensorBoard then infers the experiment from all the sessions under `--logdir`
+(hyperparameters: the union over runs) and takes each metric as the last value of a
+scalar curve of the session: `loss` and the task metric in the groups `train`, `val`,
+`test` (tb/train, tb/val, tb/test), and `lr`, `grad_norm`, ... in the run's own group.
+So `tensorboard --logdir outputs/multirun/<date>/<time>` compares a sweep's jobs with
+no metric logged twice.
+"""
+
+from __future__ import annotations
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+# the knobs users sweep most (DESIGN.md section 3), logged for every run when the config has them
+KNOBS = (
+    "optim.lr",
+    "optim.weight_decay",
+    "trainer.epochs",
+    "trainer.batch_size",
+    "trainer.seed",
+    "model.hidden",
+    "model.activation",
+    "data.n_train",
+    "data.label_noise",
+    "data.test_shift",
+)
+_ABSENT = object()
+
+
+def _value(value):
+    """A value TensorBoard can hold: a number, a bool or a string (lists and null as text)."""
+    if isinstance(value, (ListConfig, DictConfig)):
+        value = OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value) if value is not None else "null"
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def hparams_of(cfg: DictConfig) -> dict:
+    """The config groups chosen, the common knobs, and every key the command overrode."""
+    values: dict = {}
+    overrides: list[str] = []
+    if HydraConfig.initialized():
+        hydra = HydraConfig.get()
+        for group, choice in hydra.runtime.choices.items():
+            if not group.startswith("hydra") and choice is not None:
+                values[group] = _value(choice)
+        overrides = list(hydra.overrides.task)
+    keys = list(KNOBS) + [_key(o) for o in overrides if "/" not in _key(o)]
+    for key in keys:
+        if key in values:  # a group choice (optim=sgd) is already there
+            continue
+        node = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False)
+        if node is not _ABSENT:
+            values[key] = _value(node)
+    return values
+
+
+def log_hparams(writer: SummaryWriter, cfg: DictConfig) -> None:
+    """Write the run's session-start summary (its hyperparameters) through `writer`."""
+    _, session_start, _ = hparams(hparams_of(cfg), {})
+    writer.file_writer.add_summary(session_start)
+    writer.flush()

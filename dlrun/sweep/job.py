@@ -1,0 +1,117 @@
+"""One job of a multirun: a failure is written into the job's directory, and the sweep goes on.
+
+Hydra's basic sweeper re-raises the first failed job after its batch, which would end
+the sweep with a traceback and skip the sweep summary. So inside a multirun the task
+function catches the job's error (or notices a run that stopped on a non-finite loss),
+records `status: "failed"` and a one-line `error` in the job's summary.json, and then:
+
+- returns NaN to a sweeper that only collects results (the basic sweeper);
+- raises `JobFailed` to a sweeper with a failure budget (`hydra.sweeper.max_failure_rate`,
+  e.g. Optuna), which records the trial as failed and stops only past that budget.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from dlrun.errors import RunFailed, UserError
+from dlrun.report.files import read_metrics, write_json
+
+
+class JobFailed(RuntimeError):
+    """A sweep job that did not finish; its message is the one-line reason."""
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _explained(error: BaseException) -> BaseException | None:
+    """A UserError or RunFailed along the chain that instantiate() and Hydra wrap around it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, (UserError, RunFailed)):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def one_line(error: BaseException) -> str:
+    """The reason in one line: dlrun's own message, or the exception's type and message."""
+    explained = _explained(error)
+    text = " ".join(str(explained or error).split()) or "(no message)"
+    reason = text if explained is not None else f"{type(error).__name__}: {text}"
+    return reason if len(reason) <= 240 else reason[:237] + "..."
+
+
+def record_failure(
+    run_dir: Path, reason: str, wall_time_s: float, trace: str | None = None
+) -> None:
+    """Mark the job failed in summary.json, keeping what the run itself wrote there."""
+    path = run_dir / "summary.json"
+    summary = {}
+    if path.is_file():
+        try:
+            summary = json.loads(path.read_text())
+        except ValueError:
+            summary = {}
+    if summary.get("status") != "failed":  # a summary from an earlier, finished attempt is stale
+        rows = read_metrics(run_dir / "metrics.jsonl")
+        best = min(
+            (r for r in rows if r.get("val_loss") is not None),
+            key=lambda r: r["val_loss"],
+            default={},
+        )
+        summary = {
+            "run_dir": str(run_dir),
+            "final": rows[-1] if rows else {},
+            "best": best,
+            "epochs": len(rows),
+            "wall_time_s": wall_time_s,
+        }
+    summary.update(status="failed", error=summary.get("error") or reason)
+    if trace:
+        summary["traceback"] = trace
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(path, summary)
+
+
+def _fail(reason: str) -> float:
+    hydra = HydraConfig.get()
+    print(f"dlrun: job {hydra.job.num} failed: {reason}", file=sys.stderr, flush=True)
+    if OmegaConf.select(hydra, "sweeper.max_failure_rate") is not None:
+        raise JobFailed(reason)
+    return math.nan
+
+
+def run_sweep_job(run_job: Callable[[DictConfig], float], cfg: DictConfig) -> float:
+    """Run one multirun job; on failure record it and hand the sweeper NaN or `JobFailed`."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    started = time.perf_counter()
+    try:
+        value = run_job(cfg)
+    except Exception as error:  # any job error is this job's failure, not the sweep's
+        reason = one_line(error)
+        trace = None if _explained(error) else traceback.format_exc()
+        record_failure(run_dir, reason, time.perf_counter() - started, trace)
+        return _fail(reason)
+    summary_path = run_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    if summary.get("status") == "failed" or not math.isfinite(value):
+        reason = summary.get("error") or f"the job returned {value} as its val loss"
+        record_failure(run_dir, reason, time.perf_counter() - started)
+        return _fail(reason)
+    if summary:  # what the sweeper got, which the sweep summary ranks jobs by
+        write_json(summary_path, {**summary, "objective": value})
+    return value

@@ -1,0 +1,99 @@
+"""Data-parallel training: 2 CPU processes (gloo) reproduce 1 process with the same global batch."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import train
+
+# 203 training rows in batches of 50: the last global batch (3 rows) splits 2 + 1 over the
+# ranks, so the loss weighting has to be exact for the runs to agree
+COMMON = [
+    "diagnose=off",
+    "data.n_train=203",
+    "trainer.batch_size=50",
+    "trainer.device=cpu",
+    "trainer.epochs=2",
+    "optim=sgd",
+    "optim.lr=0.1",
+    "optim.momentum=0.9",
+]
+COMPARED = (
+    "train_loss",
+    "val_loss",
+    "test_loss",
+    "train_acc",
+    "val_acc",
+    "test_acc",
+    "batch_loss",
+    "grad_norm",
+)
+
+
+def rows(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def scratch_dirs() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("dlrun-rank*")}
+
+
+def assert_same_training(one: list[dict], two: list[dict]) -> None:
+    assert [r["epoch"] for r in one] == [r["epoch"] for r in two] == [1, 2]
+    for a, b in zip(one, two):
+        for key in COMPARED:
+            assert math.isclose(a[key], b[key], rel_tol=1e-5, abs_tol=1e-7), (key, a[key], b[key])
+
+
+def test_two_gloo_processes_train_like_one(tmp_path):
+    before = scratch_dirs()
+    one = train(tmp_path / "one", *COMMON)
+    two = train(tmp_path / "two", *COMMON, "trainer.devices=2")
+    assert_same_training(rows(one), rows(two))
+
+    # rank 0 alone wrote the run directory; rank 1's scratch directory is gone
+    summary = json.loads((two / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["epochs"] == 2
+    assert sorted(p.name for p in (two / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
+    assert scratch_dirs() == before
+
+
+def test_devices_must_be_a_positive_count(tmp_path):
+    from dlrun.errors import UserError
+
+    with pytest.raises(UserError, match="trainer.devices=0 is out of range"):
+        train(tmp_path / "run", *COMMON, "trainer.devices=0")
+
+
+@pytest.mark.slow
+def test_torchrun_launches_the_same_training(tmp_path):
+    """`torchrun --nproc_per_node=2 -m dlrun ...`: one run directory, the same losses."""
+    one = train(tmp_path / "one", *COMMON)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "dlrun",
+            *COMMON,
+            "trainer.progress=off",
+            "trainer.devices=2",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = list((tmp_path / "outputs" / "runs").glob("*/*"))
+    assert len(runs) == 1  # rank 1 composed its config too, but wrote no run directory
+    assert_same_training(rows(one), rows(runs[0]))

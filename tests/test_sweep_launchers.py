@@ -1,0 +1,47 @@
+"""Launchers: the same sweep run by joblib (parallel processes) and submitit_local (one process per job).
+
+Each launcher starts fresh Python processes that import torch, so these tests are `slow`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_sweep import multirun
+
+from dlrun.sweep.summary import SUMMARY_JSON
+
+pytestmark = pytest.mark.slow
+
+
+def finished_jobs(sweep) -> list[dict]:
+    summary = json.loads((sweep / SUMMARY_JSON).read_text())
+    assert summary["n_failed"] == 0, [j["error"] for j in summary["jobs"]]
+    return summary["jobs"]
+
+
+def test_joblib_runs_a_sweep_on_two_workers(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="pip install -e '.[sweep]'")
+    sweep, printed = multirun(
+        tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optim.lr=0.1,0.03,0.01,0.003"
+    )
+    jobs = finished_jobs(sweep)
+    assert sorted(j["job"] for j in jobs) == [0, 1, 2, 3]
+    assert {o for j in jobs for o in j["overrides"] if o.startswith("optim.lr")} == {
+        "optim.lr=0.1",
+        "optim.lr=0.03",
+        "optim.lr=0.01",
+        "optim.lr=0.003",
+    }
+    assert "Joblib.Parallel(n_jobs=2" in printed or (sweep / "multirun.yaml").is_file()
+
+
+def test_submitit_local_runs_each_job_in_its_own_process(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[sweep]'")
+    sweep, _ = multirun(tmp_path, "hydra/launcher=local", "optim=sgd,adam")
+    jobs = finished_jobs(sweep)
+    assert len(jobs) == 2
+    # submitit's own records: one folder per job with its stdout/stderr and pickled result
+    logs = list((sweep / ".submitit").glob("*/*_log.out"))
+    assert len(logs) == 2
