@@ -24,7 +24,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from dlrun.errors import RunFailed, UserError
 from dlrun.schema import register_schemas
-from dlrun.sweep.job import run_sweep_job
+from dlrun.sweep.job import JobFailed, run_sweep_job
 
 
 def _config_dir() -> str:
@@ -166,6 +166,11 @@ def report_error(error: BaseException) -> int:
             file=sys.stderr,
         )
         return 2
+    failed = _cause(error, JobFailed)
+    if failed is not None:  # Optuna stopped: a batch failed beyond hydra.sweeper.max_failure_rate
+        print(f"dlrun: search stopped: too many failed trials (hydra.sweeper.max_failure_rate); "
+              f"the last: {failed}; `dlrun-summary <sweep dir>` lists every job.", file=sys.stderr)
+        return 3
     raise error
 
 
@@ -175,6 +180,9 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # errors reach us instead of Hydra's traceback printer
     try:
         run()
+    except BrokenPipeError:  # the reader went away (`dlrun --help | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except Exception as error:
         if show_tracebacks:
             raise

@@ -60,6 +60,13 @@ _RANGES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("model.feedforward", lambda v: v >= 1, "must be >= 1"),
     ("loss.delta", lambda v: v > 0, "must be > 0"),
     ("loss.label_smoothing", *_between(0, 1, high_open=True)),
+    # token datasets: seq2seq toy tasks and data=text
+    ("data.symbols", *_between(2, 10)),
+    ("data.digits", *_between(1, 9)),
+    ("data.block", lambda v: v >= 1, "must be >= 1 characters"),
+    ("data.stride", lambda v: v >= 1, "must be >= 1, or null for the block length"),
+    ("data.sample_chars", lambda v: v >= 0, "must be >= 0"),
+    ("data.temperature", lambda v: v > 0, "must be > 0"),
     ("reg.l2.strength", lambda v: v >= 0, "must be >= 0"),
     ("data.val_fraction", *_between(0, 1, low_open=True, high_open=True)),
     ("data.test_fraction", *_between(0, 1, low_open=True, high_open=True)),

@@ -94,6 +94,7 @@ def cross_validate(
             "run_dir": str(run_dir),
             "final": mean,
             "best": {},
+            "objective": mean["val_loss"],
             "cv": result,
             "wall_time_s": time.perf_counter() - started,
         },

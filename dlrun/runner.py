@@ -239,11 +239,16 @@ def _run_job(cfg: DictConfig, run_dir: Path | None = None, data=None,
 
     summary = summarize(metrics.rows, timed, run_dir, params, device, time.perf_counter() - started)
     summary["params_per_layer"] = layers
+    summary["world_size"] = world.size if world is not None else 1  # data-parallel ranks
     if generated:
         summary["samples"] = generated
     summary.update(threads=threads, **peak_memory(device))
+    # what the job returns to Hydra's sweepers: the val loss of the weights the run ends with
+    summary["objective"] = summary["final"].get("val_loss")
     if stopper is not None:
         summary["early_stopping"] = stopper.summary()
+        if stopper.restored:
+            summary["objective"] = stopper.best_loss
     if stop.signum is not None:
         summary["status"] = "interrupted"
         write_json(run_dir / "summary.json", summary)
@@ -275,6 +280,4 @@ def _run_job(cfg: DictConfig, run_dir: Path | None = None, data=None,
             f"{summary['error']} (lr {summary['final']['lr']:.3g}); the last finite weights are in "
             f"{run_dir / 'checkpoints'}; try a lower optim.lr or trainer.grad_clip=1.0."
         )
-    if stopper is not None and stopper.restored:
-        return stopper.best_loss
-    return summary["final"]["val_loss"]
+    return summary["objective"]

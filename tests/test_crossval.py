@@ -93,7 +93,7 @@ def test_cv_trains_one_run_per_fold_and_returns_the_mean(run_dir):
     assert result["std"]["val_loss"] == pytest.approx(np.std(losses))
     assert result["mean"]["val_acc"] == pytest.approx(np.mean([f["val_acc"] for f in per_fold]))
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["final"]["val_loss"] == pytest.approx(returned)
+    assert summary["final"]["val_loss"] == summary["objective"] == pytest.approx(returned)
     for k in range(3):  # every fold is a complete run with its own TensorBoard log
         fold_summary = json.loads((run_dir / f"fold_{k}" / "summary.json").read_text())
         assert fold_summary["final"]["val_loss"] == pytest.approx(losses[k])

@@ -103,15 +103,15 @@ def test_tiny_network_at_its_symmetric_point_is_a_saddle():
     assert moved["loss_after"] < 0.5 * moved["loss_before"]
 
 
-def test_double_backward_gives_the_same_products():
+def test_products_match_torch_func_forward_over_reverse():
     torch.manual_seed(1)
     model = nn.Sequential(nn.Linear(4, 5), nn.Sigmoid(), nn.Linear(5, 3))
     x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
     f = hessian.loss_of_params(model, nn.functional.cross_entropy, x, y)
-    _, _, hvp = hessian.gradient_and_hvp(f, dict(model.named_parameters()))
-    v = torch.randn(sum(p.numel() for p in model.parameters()))
-    leaves = [p.detach().clone().requires_grad_(True) for p in model.parameters()]
-    names = [n for n, _ in model.named_parameters()]
-    g = torch.autograd.grad(f(dict(zip(names, leaves))), leaves, create_graph=True)
-    expected = torch.autograd.grad(torch.cat([t.reshape(-1) for t in g]), leaves, grad_outputs=v)
-    assert torch.allclose(hvp(v), torch.cat([t.reshape(-1) for t in expected]), atol=1e-5)
+    params = {k: p.detach() for k, p in model.named_parameters()}
+    _, _, hvp = hessian.gradient_and_hvp(f, params)
+    v = torch.randn(sum(p.numel() for p in params.values()))
+    chunks = dict(zip(params, torch.split(v, [p.numel() for p in params.values()])))
+    tangent = {k: chunks[k].view_as(p) for k, p in params.items()}
+    _, hv = torch.func.jvp(torch.func.grad(f), (params,), (tangent,))
+    assert torch.allclose(hvp(v), torch.cat([t.reshape(-1) for t in hv.values()]), atol=1e-5)

@@ -194,12 +194,13 @@ def test_escape_result_becomes_a_finding(th):
 def test_merge_replaces_keys_resets_switched_groups_and_drops_resume():
     user = ["model=mlp", "model.hidden=[8]", "optim.lr=0.5", "reg=[l2]", "reg.l2.strength=0.1",
             "trainer.resume=outputs/x"]
-    assert merge(user, ["optim.lr=0.05"]) == ["model=mlp", "model.hidden=[8]", "reg=[l2]",
-                                              "reg.l2.strength=0.1", "optim.lr=0.05"]
-    assert merge(user, ["model=cnn"]) == ["optim.lr=0.5", "reg=[l2]", "reg.l2.strength=0.1", "model=cnn"]
+    assert merge(user, ["optim.lr=0.05"]) == ["model=mlp", "model.hidden=[8]", "optim.lr=0.05", "reg=[l2]",
+                                              "reg.l2.strength=0.1"]
+    assert merge(user, ["model=cnn"]) == ["model=cnn", "optim.lr=0.5", "reg=[l2]", "reg.l2.strength=0.1"]
     # reg grows: the user's own reg.* settings stay
-    assert merge(user, ["reg=[l2,dropout]"]) == ["model=mlp", "model.hidden=[8]", "optim.lr=0.5",
-                                                 "reg.l2.strength=0.1", "reg=[l2,dropout]"]
+    assert merge(user, ["reg=[l2,dropout]", "reg.dropout.p=0.3"]) == [
+        "model=mlp", "model.hidden=[8]", "optim.lr=0.5", "reg=[l2,dropout]", "reg.l2.strength=0.1",
+        "reg.dropout.p=0.3"]
     assert command(["data=digits"], ["reg=[dropout]"]) == "dlrun data=digits 'reg=[dropout]'"
 
 

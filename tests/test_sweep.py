@@ -224,3 +224,39 @@ def test_tensorboard_hparams_compares_the_jobs(grid):
         assert math.isclose(values[("test", "acc")], final["test_acc"], rel_tol=1e-5)
         seen.add(key)
     assert seen == set(own)
+
+
+STUDIES = ["study_batch", "study_optimizers", "study_schedules", "study_model_size"]
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_every_job_of_a_study_composes_and_validates(study):
+    """Each value a study sweeps composes with its preset into a valid config (no training)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from dlrun.config import validate
+
+    with initialize_config_dir(config_dir=cli._config_dir(), version_base="1.3"):
+        params = compose("config", [f"experiment={study}"], return_hydra_config=True)
+        params = params.hydra.sweeper.params
+        assert params, f"{study} sweeps nothing"
+        for key, values in params.items():
+            (override,) = OverridesParser.create().parse_overrides([f"{key}={values}"])
+            choices = list(override.sweep_string_iterator())
+            assert len(choices) >= 3
+            for value in choices:
+                validate(compose("config", [f"experiment={study}", f"{key}={value}"]))
+
+
+@pytest.mark.parametrize("search", ["tpe", "random"])
+def test_search_presets_compose(search):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install -e '.[sweep]'")
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=cli._config_dir(), version_base="1.3"):
+        cfg = compose("config", [f"hparams_search={search}"], return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "minimize"
+    assert sweeper.sampler._target_.lower().endswith(f"{search}sampler")
+    assert set(sweeper.params) == {"optim.lr", "optim.weight_decay", "trainer.batch_size"}

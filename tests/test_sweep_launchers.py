@@ -45,3 +45,24 @@ def test_submitit_local_runs_each_job_in_its_own_process(tmp_path):
     # submitit's own records: one folder per job with its stdout/stderr and pickled result
     logs = list((sweep / ".submitit").glob("*/*_log.out"))
     assert len(logs) == 2
+
+
+def test_submitit_tasks_become_the_ranks_of_a_data_parallel_job(tmp_path):
+    """hydra.launcher.tasks_per_node=2: two submitit tasks, one DDP job (what Slurm nodes do)."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[sweep]'")
+    from conftest import train
+    from test_ddp import COMMON, assert_same_training, rows
+
+    one = train(tmp_path / "one", *COMMON)
+    sweep, _ = multirun(
+        tmp_path,
+        "hydra/launcher=local",
+        "hydra.launcher.tasks_per_node=2",
+        "trainer.devices=2",
+        *COMMON,
+    )
+    (job,) = finished_jobs(sweep)
+    summary = json.loads((sweep / job["dir"] / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    assert len(list((sweep / ".submitit").glob("*/*_1_log.out"))) == 1  # task 1 ran
+    assert_same_training(rows(one), rows(sweep / job["dir"]))

@@ -73,27 +73,41 @@ def test_rerunning_a_search_continues_its_study(tmp_path):
     assert results["best_value"] == pytest.approx(min(t.value for t in trials))
 
 
-def test_a_failed_trial_counts_as_failed_and_the_search_goes_on(tmp_path):
-    """Grid over two learning rates: lr=1e30 diverges (FAIL), within max_failure_rate=0.5."""
+def test_failed_trials_count_as_failed_and_the_search_goes_on(tmp_path):
+    """lr=1e30 diverges: those trials are FAIL in the study, the others COMPLETE, all rows shown."""
     sweep, _ = multirun(
         tmp_path,
-        "hydra/sweeper=optuna",
-        "hydra/sweeper/sampler=grid",
-        "hydra.sweeper.n_jobs=2",
-        "hydra.sweeper.max_failure_rate=0.5",
-        "hydra.sweeper.study_name=grid",
-        f"hydra.sweeper.storage=sqlite:///{tmp_path / 'grid.db'}",
+        "hparams_search=random",
+        "hydra.sweeper.sampler.seed=0",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.max_failure_rate=1.0",
         "optim=sgd",
         "optim.lr=choice(0.05,1e30)",
     )
-    trials = optuna.load_study(
-        study_name="grid", storage=f"sqlite:///{tmp_path / 'grid.db'}"
-    ).trials
-    assert states(trials) == ["COMPLETE", "FAIL"]
+    trials = study(tmp_path, "random").trials
     summary = json.loads((sweep / SUMMARY_JSON).read_text())
+    assert summary["n_jobs"] == 4
     failed = [j for j in summary["jobs"] if j["status"] == "failed"]
-    assert len(failed) == 1 and "non-finite" in failed[0]["error"]
-    assert summary["best_job"] == next(j["job"] for j in summary["jobs"] if j["status"] == "ok")
+    assert states(trials) == sorted(["FAIL"] * len(failed) + ["COMPLETE"] * (4 - len(failed)))
+    assert 1 <= len(failed) <= 3  # the seed draws both learning rates
+    assert all("non-finite" in j["error"] for j in failed)
+    assert all(
+        any(o in ("optim.lr=1e+30", "optim.lr=1e30") for o in j["overrides"]) for j in failed
+    )
+
+
+def test_a_search_stops_when_a_whole_batch_fails(tmp_path):
+    """max_failure_rate=0.5 of the presets: both trials of the first batch fail, the search ends."""
+    with pytest.raises(SystemExit) as stopped:
+        multirun(
+            tmp_path,
+            "hparams_search=random",
+            "hydra.sweeper.n_trials=6",
+            "optim=sgd",
+            "optim.lr=1e30",
+        )
+    assert stopped.value.code == 3
+    assert states(study(tmp_path, "random").trials) == ["FAIL", "FAIL"]
 
 
 @pytest.mark.slow

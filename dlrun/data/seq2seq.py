@@ -59,8 +59,20 @@ def _examples(task: str, rng, n: int, length: int, symbols: int, digits: int):
     return source, target
 
 
-def _make(task: str, *, seed: int, n: int, length: int, symbols: int, digits: int,
-          n_train, val_fraction, test_fraction, label_noise, test_shift) -> TokenDataset:
+def _make(
+    task: str,
+    *,
+    seed: int,
+    n: int,
+    length: int,
+    symbols: int,
+    digits: int,
+    n_train,
+    val_fraction,
+    test_fraction,
+    label_noise,
+    test_shift,
+) -> TokenDataset:
     refuse_unsupported(task, label_noise, test_shift)
     rng = np.random.default_rng(seed)
     source, target = _examples(task, rng, n, length, symbols, digits)
@@ -78,9 +90,17 @@ def _make(task: str, *, seed: int, n: int, length: int, symbols: int, digits: in
         return torch.from_numpy(np.ascontiguousarray(a))
 
     return TokenDataset(
-        name=task, task="seq2seq", n_classes=len(VOCAB), vocab=VOCAB, source_length=s,
-        x_train=tensor(x_train), y_train=tensor(y_train), x_val=tensor(x[val]),
-        y_val=tensor(y[val]), x_test=tensor(x[test]), y_test=tensor(y[test]),
+        name=task,
+        task="seq2seq",
+        n_classes=len(VOCAB),
+        vocab=VOCAB,
+        source_length=s,
+        x_train=tensor(x_train),
+        y_train=tensor(y_train),
+        x_val=tensor(x[val]),
+        y_val=tensor(y[val]),
+        x_test=tensor(x[test]),
+        y_test=tensor(y[test]),
     )
 
 
@@ -89,7 +109,9 @@ def copy(*, seed: int, n: int = 5000, length: int = 8, symbols: int = 10, **spli
     return _make("copy", seed=seed, n=n, length=length, symbols=symbols, digits=0, **split)
 
 
-def reverse(*, seed: int, n: int = 5000, length: int = 8, symbols: int = 10, **split) -> TokenDataset:
+def reverse(
+    *, seed: int, n: int = 5000, length: int = 8, symbols: int = 10, **split
+) -> TokenDataset:
     """`3141=1413`: the source backwards."""
     return _make("reverse", seed=seed, n=n, length=length, symbols=symbols, digits=0, **split)
 

@@ -52,9 +52,13 @@ class TokenDataset(Dataset):
 
 def refuse_unsupported(name: str, label_noise: float, test_shift: str | None) -> None:
     if label_noise:
-        raise UserError(f"data.label_noise={label_noise} is not supported for data={name}; leave it at 0.")
+        raise UserError(
+            f"data.label_noise={label_noise} is not supported for data={name}; leave it at 0."
+        )
     if test_shift is not None:
-        raise UserError(f"data.test_shift={test_shift} is not supported for data={name}; leave it null.")
+        raise UserError(
+            f"data.test_shift={test_shift} is not supported for data={name}; leave it null."
+        )
 
 
 def subsample(x: np.ndarray, y: np.ndarray, n_train: int | None, seed: int, name: str):
@@ -71,23 +75,39 @@ def subsample(x: np.ndarray, y: np.ndarray, n_train: int | None, seed: int, name
 
 def _windows(ids: np.ndarray, block: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
     starts = range(0, len(ids) - block, stride)
-    chunks = np.stack([ids[s : s + block + 1] for s in starts]) if len(starts) else np.zeros((0, block + 1), np.int64)
+    chunks = (
+        np.stack([ids[s : s + block + 1] for s in starts])
+        if len(starts)
+        else np.zeros((0, block + 1), np.int64)
+    )
     return chunks[:, :-1], chunks[:, 1:]
 
 
 def text(
-    *, seed: int, path: str | None = None, block: int = 64, stride: int | None = None,
-    sample_chars: int = 300, temperature: float = 0.8, n_train: int | None = None,
-    val_fraction: float = 0.1, test_fraction: float = 0.1, label_noise: float = 0.0,
+    *,
+    seed: int,
+    path: str | None = None,
+    block: int = 64,
+    stride: int | None = None,
+    sample_chars: int = 300,
+    temperature: float = 0.8,
+    n_train: int | None = None,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    label_noise: float = 0.0,
     test_shift: str | None = None,
 ) -> TokenDataset:
     """Next-character prediction on a UTF-8 text file; `stride` (default `block`) spaces training windows."""
     refuse_unsupported("text", label_noise, test_shift)
     if path is None:
-        raise UserError("data=text needs a file: pass data.path=<a UTF-8 text file>, e.g. data.path=README.md.")
+        raise UserError(
+            "data=text needs a file: pass data.path=<a UTF-8 text file>, e.g. data.path=README.md."
+        )
     file = Path(path).expanduser()
     if not file.is_file():
-        raise UserError(f"data.path={path}: no such file; pass a UTF-8 text file, e.g. data.path=README.md.")
+        raise UserError(
+            f"data.path={path}: no such file; pass a UTF-8 text file, e.g. data.path=README.md."
+        )
     try:
         content = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -108,7 +128,17 @@ def text(
             )
         splits[split] = (x, y)
     splits["train"] = subsample(*splits["train"], n_train, seed, "text")
-    tensors = {f"{v}_{s}": torch.from_numpy(np.ascontiguousarray(a))
-               for s, xy in splits.items() for v, a in zip(("x", "y"), xy)}
-    return TokenDataset(name="text", task="multiclass", n_classes=len(vocab), vocab=vocab,
-                        sample_chars=sample_chars, temperature=temperature, **tensors)
+    tensors = {
+        f"{v}_{s}": torch.from_numpy(np.ascontiguousarray(a))
+        for s, xy in splits.items()
+        for v, a in zip(("x", "y"), xy)
+    }
+    return TokenDataset(
+        name="text",
+        task="multiclass",
+        n_classes=len(vocab),
+        vocab=vocab,
+        sample_chars=sample_chars,
+        temperature=temperature,
+        **tensors,
+    )

@@ -65,14 +65,15 @@ def _list(values: Iterable) -> str:
 
 def merge(user: list[str], remedy: list[str]) -> list[str]:
     """The user's overrides with the remedy's applied: same key replaced, switched groups reset."""
-    keys = {_key(o) for o in remedy}
-    switched = {k for k in keys if k in GROUPS and k != "reg"}
-    kept = [
-        o for o in user
-        if _key(o) not in keys and _key(o) != "trainer.resume"
-        and not any(_key(o).startswith(g + ".") for g in switched)
-    ]
-    return kept + remedy
+    by_key = {_key(o): o for o in remedy}
+    switched = {k for k in by_key if k in GROUPS and k != "reg"}
+    merged = []
+    for o in user:
+        key = _key(o)
+        if key == "trainer.resume" or any(key.startswith(g + ".") for g in switched):
+            continue
+        merged.append(by_key.pop(key, o))  # a remedy's value takes the user's place
+    return merged + list(by_key.values())
 
 
 def _value(v) -> str:
@@ -174,7 +175,7 @@ class _Catalog:
         if c.optim == "sgd" and not c.momentum:
             if self.has("optim", "momentum"):
                 self.add("momentum carries the update through flat regions and saddles "
-                         "(lr lowered 10x: the step grows ~10x)",
+                         "(10x lower lr: the same step size)",
                          ["optim=momentum", f"optim.lr={_num(c.lr / 10)}"])
 
     def smaller_batch(self) -> None:

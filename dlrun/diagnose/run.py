@@ -24,6 +24,7 @@ from dlrun.diagnose.references import fit_references, tiny_subset, trivial_losse
 from dlrun.diagnose.remedies import GROUPS, Context, remedies
 from dlrun.models import build_model
 from dlrun.models.build import model_name
+from dlrun.train.losses import IGNORE
 from dlrun.train.optimizers import build_optimizer
 
 
@@ -79,9 +80,12 @@ def diagnose_run(cfg: DictConfig, model: torch.nn.Module, data, rows: list[dict]
 
         needs_tiny = result["verdict"] == "model_bias" or result["stuck"] is not None
         if needs_tiny and not _has(result, "simpler_model_better") and th.tiny_subset_steps > 0:
-            ev["tiny"] = clock.run(
-                "tiny_subset", tiny_subset, lambda: _fresh_model(cfg, data), _optimizer(cfg, data.x_train.device),
-                loss, data, size=th.tiny_subset_size, steps=th.tiny_subset_steps, seed=seed)
+            ev["tiny"] = _tiny_targets(data, th.tiny_subset_size, ev["params"])
+            if ev["tiny"]["params"] >= th.memorize_ratio * ev["tiny"]["targets"]:  # else it says nothing
+                ev["tiny"] = clock.run(
+                    "tiny_subset", tiny_subset, lambda: _fresh_model(cfg, data),
+                    _optimizer(cfg, data.x_train.device), loss, data, size=th.tiny_subset_size,
+                    steps=th.tiny_subset_steps, seed=seed)
             result = walk(ev, th)
 
         undecided = result["verdict"] == "optimization" and result["stuck"] == "stalled"
@@ -115,6 +119,14 @@ def diagnose_run(cfg: DictConfig, model: torch.nn.Module, data, rows: list[dict]
         "evidence": ev,
         "cost": cost,
     }
+
+
+def _tiny_targets(data, size: int, params: int) -> dict:
+    """What the tiny-subset probe would have to memorize, without running it."""
+    y = data.y_train[:size]
+    targets = y.numel() if data.task == "regression" else int((y != IGNORE).sum())
+    return {"n": len(y), "targets": int(targets), "params": params, "steps": 0, "loss": None,
+            "trivial": None}
 
 
 def _has(result: dict, code: str) -> bool:

@@ -22,6 +22,7 @@ from torch import nn
 from dlrun.errors import UserError
 
 SEQUENCE_MODELS = "model=gru, lstm, rnn or transformer"
+TOKEN_MODELS = "model=seq2seq, gru, lstm, rnn or transformer"
 
 
 @contextmanager
@@ -57,7 +58,7 @@ def build_model(model_cfg, data) -> nn.Module:
     if offered["vocab_size"] is not None and "vocab_size" not in accepted:
         raise UserError(
             f"model={name} reads feature vectors but data={data.name} gives token ids; use "
-            f"{SEQUENCE_MODELS}{' or seq2seq' if offered['source_length'] else ''}."
+            f"{TOKEN_MODELS if offered['source_length'] else SEQUENCE_MODELS}."
         )
     extra = {key: value for key, value in offered.items() if key in accepted}
     with user_errors_unwrapped():

@@ -42,8 +42,12 @@ class Seq2Seq(nn.Module):
         self.source_length = source_length
         between = dropout if num_layers > 1 else 0.0
         self.embed = nn.Embedding(vocab_size, hidden_size)
-        self.encoder = CELLS[cell](hidden_size, hidden_size, num_layers, batch_first=True, dropout=between)
-        self.decoder = CELLS[cell](hidden_size, hidden_size, num_layers, batch_first=True, dropout=between)
+        self.encoder = CELLS[cell](
+            hidden_size, hidden_size, num_layers, batch_first=True, dropout=between
+        )
+        self.decoder = CELLS[cell](
+            hidden_size, hidden_size, num_layers, batch_first=True, dropout=between
+        )
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, out_features)
 

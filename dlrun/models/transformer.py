@@ -90,7 +90,9 @@ class Transformer(nn.Module):
         steps, features = sequence_shape(input_shape, "transformer")
         self.per_step, self.readout, self.causal = per_step, readout, causal
         self.sequence = nn.Identity() if vocab_size else AsSequence(input_shape)
-        self.embed = nn.Embedding(vocab_size, d_model) if vocab_size else nn.Linear(features, d_model)
+        self.embed = (
+            nn.Embedding(vocab_size, d_model) if vocab_size else nn.Linear(features, d_model)
+        )
         self.position = POSITIONAL[positional](steps, d_model)
         block = nn.TransformerEncoderLayer(
             d_model,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Group
 from rich.panel import Panel
+from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
@@ -31,6 +32,8 @@ def _add(tree: Tree, node: Node, taken: dict, leaves: set[str], on_path: bool, e
         text.append(f"{edge}: ", style="bold" if hit else "dim")
     style = ("bold reverse" if node.id in leaves else "bold") if hit else "dim"
     text.append(node.label, style=style)
+    if hit and node.id in leaves:
+        text.append("  <= this run", style="bold")
     if step is not None:
         text.append(f"  -> {step['answer'].replace('_', ' ')}", style="bold")
         text.append(f"\n{step['because']}", style="italic")
@@ -59,12 +62,20 @@ def diagnosis_panel(d: dict) -> Panel:
     extra = [f for f in d["findings"] if f["code"] not in DECISION_CODES and f["code"] != d.get("stuck")]
     if extra:
         parts.append(Text("\nFindings", style="bold"))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column()
         for f in extra:
-            parts.append(Text.assemble(("  " + f["code"], "bold"), f": {f['message']}"))
+            grid.add_row(f"  {f['code']}", f["message"])
+        parts.append(grid)
     if d["remedies"]:
         parts.append(Text("\nRemedies (most promising first)", style="bold"))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_column()
         for i, r in enumerate(d["remedies"], 1):
-            parts.append(Text.assemble(f"  {i}. {r['action']}\n     ", (r["command"], "bold cyan")))
+            grid.add_row(f"  {i}.", Text.assemble(r["action"], "\n", (r["command"], "bold cyan")))
+        parts.append(grid)
     cost = d.get("cost", {})
     if "total_s" in cost:
         share = f" ({cost['share_of_training']:.0%} of the run)" if "share_of_training" in cost else ""

@@ -7,7 +7,19 @@ fail inside Hydra with its own message. No torch here: `dlrun --help` stays fast
 
 from hydra.core.config_store import ConfigStore
 
-from dlrun.schema import cv, data, diagnose, loss, lr_find, model, optim, reg, sched, tokens, trainer
+from dlrun.schema import (
+    cv,
+    data,
+    diagnose,
+    loss,
+    lr_find,
+    model,
+    optim,
+    reg,
+    sched,
+    tokens,
+    trainer,
+)
 
 GROUPS = (trainer, optim, model, data, tokens, reg, loss, sched, cv, lr_find, diagnose)
 

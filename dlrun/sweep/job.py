@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 import traceback
@@ -21,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from dlrun.errors import RunFailed, UserError
@@ -32,8 +32,9 @@ class JobFailed(RuntimeError):
     """A sweep job that did not finish; its message is the one-line reason."""
 
 
-def in_multirun() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+def _rank() -> int:
+    """This process's rank in a data-parallel job (set once the job has joined its group)."""
+    return int(os.environ.get("RANK", "0"))
 
 
 def _explained(error: BaseException) -> BaseException | None:
@@ -102,10 +103,14 @@ def run_sweep_job(run_job: Callable[[DictConfig], float], cfg: DictConfig) -> fl
     try:
         value = run_job(cfg)
     except Exception as error:  # any job error is this job's failure, not the sweep's
+        if _rank() > 0:
+            raise
         reason = one_line(error)
         trace = None if _explained(error) else traceback.format_exc()
         record_failure(run_dir, reason, time.perf_counter() - started, trace)
         return _fail(reason)
+    if _rank() > 0:  # a data-parallel job's other ranks (Slurm tasks): rank 0 writes the files
+        return value
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     if summary.get("status") == "failed" or not math.isfinite(value):

@@ -1,4 +1,4 @@
-"""Whole-split evaluation in inference mode, in large chunks, with no host sync."""
+"""Whole-split evaluation in inference mode, in large chunks, with no host sync per step."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def evaluate(
 ) -> dict:
     """Loss (`loss`, or the task's default) and task metric over a whole split, as 0-d device tensors.
 
-    seq2seq also decodes every example greedily for the exact-match metric.
+    seq2seq also decodes every example greedily for the exact-match metric (one host read
+    per chunk: where the targets start, so the source steps cost no model calls).
     """
     was_training = model.training
     model.eval()

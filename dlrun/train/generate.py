@@ -1,8 +1,8 @@
 """Autoregressive use of a trained next-token model: greedy decoding and sampling.
 
 `greedy_decode` fills in the target steps of token sequences one at a time, feeding
-each prediction back as the next input, with no host sync (the loop runs over the
-fixed number of steps). `samples` shows what a token model does at the end of a run:
+each prediction back as the next input; it reads the device once per call (where the
+targets start), never per step. `samples` shows what a token model does at the end of a run:
 a generated continuation for text, decoded examples for seq2seq tasks.
 """
 
@@ -19,12 +19,18 @@ def greedy_decode(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.T
     """Predicted tokens (N, T): steps whose target is IGNORE keep the given input after them;
     at every other step the model's argmax becomes the next input (not the true token).
 
-    The model must be causal: step t's output may depend on inputs 0..t only.
+    Inputs still to be generated start as token 0, so no model can read the answer; a
+    model that looks ahead (not causal) would see those blanks and fail here.
     """
-    tokens = x.clone()
     target = y != IGNORE
-    predicted = torch.empty_like(y)
-    for t in range(x.shape[1]):
+    to_generate = torch.zeros_like(target)
+    to_generate[:, 1:] = target[:, :-1]
+    tokens = x.masked_fill(to_generate, 0)
+    predicted = torch.full_like(y, IGNORE)
+    # steps before the first target need no model call; finding it is this function's one
+    # host read (once per call, not per step)
+    first = int(target.any(dim=0).int().argmax()) if target.any() else x.shape[1]
+    for t in range(first, x.shape[1]):
         step = model(tokens)[:, t].argmax(dim=-1)
         predicted[:, t] = step
         if t + 1 < x.shape[1]:
@@ -39,8 +45,14 @@ def exact_matches(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.T
 
 
 @torch.inference_mode()
-def sample_text(model: nn.Module, prompt: torch.Tensor, length: int, window: int,
-                temperature: float, generator: torch.Generator) -> torch.Tensor:
+def sample_text(
+    model: nn.Module,
+    prompt: torch.Tensor,
+    length: int,
+    window: int,
+    temperature: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """Continue `prompt` (token ids) by `length` tokens drawn from the model's softmax / temperature,
     reading at most the last `window` tokens (the length the model was trained on)."""
     tokens = prompt.clone()
@@ -68,8 +80,10 @@ def samples(model: nn.Module, data, seed: int = 0, examples: int = 5) -> dict[st
             start = next(i for i, v in enumerate(ys) if v != IGNORE)
             truth = data.decode(ys[start:])
             guess = data.decode(ps[start:])
-            lines.append(f"{data.decode(xs[: start + 1])}{guess}   "
-                         f"{'right' if guess == truth else 'wrong, expected ' + truth}")
+            lines.append(
+                f"{data.decode(xs[: start + 1])}{guess}   "
+                f"{'right' if guess == truth else 'wrong, expected ' + truth}"
+            )
         model.train(was_training)
         return {"samples/test": "\n".join(lines)}
     if data.sample_chars <= 0:

@@ -13,8 +13,12 @@ import torch
 
 from dlrun.train.losses import IGNORE, Loss, auto
 
-METRICS = {"regression": ("mae", "r2"), "binary": ("acc",), "multiclass": ("acc",),
-           "seq2seq": ("acc", "exact")}
+METRICS = {
+    "regression": ("mae", "r2"),
+    "binary": ("acc",),
+    "multiclass": ("acc",),
+    "seq2seq": ("acc", "exact"),
+}
 
 
 def loss_fn(task: str) -> Loss:
