@@ -35,8 +35,9 @@ def test_lanczos_matches_the_exact_hessian_eigenvalues():
     model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2))  # 50 parameters
     x, y = torch.randn(64, 3), torch.randn(64, 2)
     loss = nn.functional.mse_loss
-    cp = hessian.critical_point(hessian.loss_of_params(model, loss, x, y),
-                                dict(model.named_parameters()), iterations=30)
+    cp = hessian.critical_point(
+        hessian.loss_of_params(model, loss, x, y), dict(model.named_parameters()), iterations=30
+    )
     exact = exact_eigenvalues(model, loss, x, y)
     assert exact[0] < 0 < exact[-1]  # a non-convex point: both ends matter
     assert cp["hvp_products"] <= 30 < exact.numel()  # fewer products than parameters
@@ -62,8 +63,10 @@ def value(out, target):
 def saddle_evidence(cp):
     """A run whose training loss is stalled far above a reference: the map asks where it is stuck."""
     return {
-        "params": 10, "history": {"epochs": 5, "nonfinite_epoch": None, "stalled": True, "fall_rate": 0.0},
-        "loss": {"train": 1.0, "val": 1.0, "test": 1.0}, "trivial": {"train": 1.0, "val": 1.0, "test": 1.0},
+        "params": 10,
+        "history": {"epochs": 5, "nonfinite_epoch": None, "stalled": True, "fall_rate": 0.0},
+        "loss": {"train": 1.0, "val": 1.0, "test": 1.0},
+        "trivial": {"train": 1.0, "val": 1.0, "test": 1.0},
         "references": [{"name": "linear", "params": 3, "train_loss": 0.1, "val_loss": 0.1}],
         "critical_point": {k: v for k, v in cp.items() if not k.startswith("_")},
     }
@@ -97,7 +100,9 @@ def test_tiny_network_at_its_symmetric_point_is_a_saddle():
     cp = hessian.critical_point(f, params, iterations=10)
     c = 2 * float((x * y).mean())
     assert cp["grad_norm"] < 1e-7
-    assert cp["lambda_min"] == pytest.approx(-c, rel=1e-4) and cp["lambda_max"] == pytest.approx(c, rel=1e-4)
+    assert cp["lambda_min"] == pytest.approx(-c, rel=1e-4) and cp["lambda_max"] == pytest.approx(
+        c, rel=1e-4
+    )
     assert walk(saddle_evidence(cp), compose().diagnose)["stuck"] == "saddle_point"
     moved = hessian.escape(f, params, cp["_vector_min"], cp["_gradient"])
     assert moved["loss_after"] < 0.5 * moved["loss_before"]

@@ -19,10 +19,23 @@ def th():
 
 
 def history(**kw):
-    base = {"epochs": 20, "nonfinite_epoch": None, "finite_epochs": 20, "window": 5,
-            "fall_rate": 0.0, "rise_fraction": 0.0, "still_falling": False, "oscillating": False,
-            "stalled": True, "grad_spike": False, "min_val_epoch": 20, "min_val_loss": 0.1,
-            "final_val_loss": 0.1, "early_stopping_saves": 0.0, "epochs_after_min_val": 0}
+    base = {
+        "epochs": 20,
+        "nonfinite_epoch": None,
+        "finite_epochs": 20,
+        "window": 5,
+        "fall_rate": 0.0,
+        "rise_fraction": 0.0,
+        "still_falling": False,
+        "oscillating": False,
+        "stalled": True,
+        "grad_spike": False,
+        "min_val_epoch": 20,
+        "min_val_loss": 0.1,
+        "final_val_loss": 0.1,
+        "early_stopping_saves": 0.0,
+        "epochs_after_min_val": 0,
+    }
     return {**base, **kw}
 
 
@@ -33,8 +46,16 @@ def evidence(train=0.05, val=0.1, test=0.1, trivial=2.3, params=10_000, refs=Non
         "history": history(),
         "loss": {"train": train, "val": val, "test": test},
         "trivial": {"train": trivial, "val": trivial, "test": trivial},
-        "references": refs if refs is not None else [
-            {"name": "linear", "params": 650, "train_loss": 0.05, "val_loss": 0.15, "test_loss": 0.15},
+        "references": refs
+        if refs is not None
+        else [
+            {
+                "name": "linear",
+                "params": 650,
+                "train_loss": 0.05,
+                "val_loss": 0.15,
+                "test_loss": 0.15,
+            },
         ],
         "test_shift": None,
     }
@@ -59,15 +80,20 @@ def test_healthy_run_is_good_even_with_a_large_val_train_ratio(th):
 
 
 def test_model_bias_when_no_simpler_model_does_better(th):
-    refs = [{"name": "linear", "params": 2, "train_loss": 0.33, "val_loss": 0.33},
-            {"name": "mlp[64]", "params": 193, "train_loss": 0.02, "val_loss": 0.02}]
+    refs = [
+        {"name": "linear", "params": 2, "train_loss": 0.33, "val_loss": 0.33},
+        {"name": "mlp[64]", "params": 193, "train_loss": 0.02, "val_loss": 0.02},
+    ]
     tiny = {"n": 32, "targets": 32, "params": 2, "loss": 0.3, "trivial": 1.0, "steps": 300}
-    result = walk(evidence(train=0.33, val=0.35, test=0.34, trivial=1.0, params=2, refs=refs,
-                           tiny=tiny), th)
+    result = walk(
+        evidence(train=0.33, val=0.35, test=0.34, trivial=1.0, params=2, refs=refs, tiny=tiny), th
+    )
     assert result["verdict"] == "model_bias"
     assert answers(result)["bias_or_optimization"] == "model bias"
     # a linear model failing on 32 points says nothing; a more flexible model doing better supports bias
-    assert {"train_loss_large", "tiny_subset_uninformative", "flexible_model_better"} <= set(codes(result))
+    assert {"train_loss_large", "tiny_subset_uninformative", "flexible_model_better"} <= set(
+        codes(result)
+    )
     assert "tiny_subset_not_fit" not in codes(result)
 
 
@@ -117,15 +143,34 @@ def test_non_finite_loss_is_an_optimization_issue(th):
 OPT = dict(train=2.30, val=2.30, test=2.30)  # a simpler reference reaches 0.05: optimization
 
 
-@pytest.mark.parametrize("hist, cp, stuck", [
-    ({"grad_spike": True, "grad_norm_peak": 500.0, "grad_norm_median": 2.0}, None, "exploding_gradients"),
-    ({"oscillating": True, "rise_fraction": 0.6}, None, "lr_too_large"),
-    ({"still_falling": True, "fall_rate": 0.05, "stalled": False}, None, "not_converged"),
-    ({}, {"grad_norm": 1e-4, "descent_gain": 1e-8, "lambda_max": 1.0, "lambda_min": -0.2}, "saddle_point"),
-    ({}, {"grad_norm": 1e-4, "descent_gain": 1e-8, "lambda_max": 1.0, "lambda_min": -1e-5}, "local_minimum"),
-    ({}, {"grad_norm": 3.0, "descent_gain": 0.5, "lambda_max": 9.0, "lambda_min": -0.2}, "lr_too_large"),
-    ({}, None, "stalled"),
-])
+@pytest.mark.parametrize(
+    "hist, cp, stuck",
+    [
+        (
+            {"grad_spike": True, "grad_norm_peak": 500.0, "grad_norm_median": 2.0},
+            None,
+            "exploding_gradients",
+        ),
+        ({"oscillating": True, "rise_fraction": 0.6}, None, "lr_too_large"),
+        ({"still_falling": True, "fall_rate": 0.05, "stalled": False}, None, "not_converged"),
+        (
+            {},
+            {"grad_norm": 1e-4, "descent_gain": 1e-8, "lambda_max": 1.0, "lambda_min": -0.2},
+            "saddle_point",
+        ),
+        (
+            {},
+            {"grad_norm": 1e-4, "descent_gain": 1e-8, "lambda_max": 1.0, "lambda_min": -1e-5},
+            "local_minimum",
+        ),
+        (
+            {},
+            {"grad_norm": 3.0, "descent_gain": 0.5, "lambda_max": 9.0, "lambda_min": -0.2},
+            "lr_too_large",
+        ),
+        ({}, None, "stalled"),
+    ],
+)
 def test_where_an_optimization_issue_is_stuck(th, hist, cp, stuck):
     ev = evidence(**OPT, history=history(**hist))
     if cp is not None:
@@ -138,22 +183,40 @@ def test_where_an_optimization_issue_is_stuck(th, hist, cp, stuck):
 
 
 def test_symptoms_are_reported(th):
-    ev = evidence(**OPT, gradients={"first": 1e-7, "last": 1e-3, "ratio": 1e-4},
-                  dead_relu={"units": 200, "dead": 150, "fraction": 0.75},
-                  inputs={"spread": 5000.0})
+    ev = evidence(
+        **OPT,
+        gradients={"first": 1e-7, "last": 1e-3, "ratio": 1e-4},
+        dead_relu={"units": 200, "dead": 150, "fraction": 0.75},
+        inputs={"spread": 5000.0},
+    )
     found = codes(walk(ev, th))
     assert {"vanishing_gradients", "dead_relus", "badly_scaled_inputs"} <= set(found)
-    healthy = evidence(**OPT, gradients={"first": 1e-3, "last": 2e-3, "ratio": 0.5},
-                       dead_relu={"units": 200, "dead": 10, "fraction": 0.05}, inputs={"spread": 1.2})
-    assert not {"vanishing_gradients", "dead_relus", "badly_scaled_inputs"} & set(codes(walk(healthy, th)))
+    healthy = evidence(
+        **OPT,
+        gradients={"first": 1e-3, "last": 2e-3, "ratio": 0.5},
+        dead_relu={"units": 200, "dead": 10, "fraction": 0.05},
+        inputs={"spread": 1.2},
+    )
+    assert not {"vanishing_gradients", "dead_relus", "badly_scaled_inputs"} & set(
+        codes(walk(healthy, th))
+    )
 
 
 def test_overfitting_records_gap_and_early_stopping_savings(th):
-    hist = history(min_val_epoch=6, min_val_loss=0.9, final_val_loss=1.6, early_stopping_saves=0.7,
-                   epochs_after_min_val=14)
+    hist = history(
+        min_val_epoch=6,
+        min_val_loss=0.9,
+        final_val_loss=1.6,
+        early_stopping_saves=0.7,
+        epochs_after_min_val=14,
+    )
     result = walk(evidence(train=0.002, val=1.6, test=1.5, history=hist), th)
     assert result["verdict"] == "overfitting"
-    assert answers(result) == {"train_large": "no", "heldout_large": "yes", "overfit_or_mismatch": "overfitting"}
+    assert answers(result) == {
+        "train_large": "no",
+        "heldout_large": "yes",
+        "overfit_or_mismatch": "overfitting",
+    }
     found = {f["code"]: f["evidence"] for f in result["findings"]}
     assert found["overfitting"]["gap"] == pytest.approx(1.598)
     assert found["overtraining"]["min_val_epoch"] == 6
@@ -179,9 +242,16 @@ def test_no_epochs_is_inconclusive(th):
 
 
 def test_escape_result_becomes_a_finding(th):
-    ev = evidence(**OPT, critical_point={"grad_norm": 0.0, "descent_gain": 0.0, "lambda_max": 2.0,
-                                         "lambda_min": -2.0},
-                  escape={"loss_before": 0.0, "loss_after": -0.25, "step": 0.5})
+    ev = evidence(
+        **OPT,
+        critical_point={
+            "grad_norm": 0.0,
+            "descent_gain": 0.0,
+            "lambda_max": 2.0,
+            "lambda_min": -2.0,
+        },
+        escape={"loss_before": 0.0, "loss_after": -0.25, "step": 0.5},
+    )
     result = walk(ev, th)
     assert result["stuck"] == "saddle_point"
     escape = next(f for f in result["findings"] if f["code"] == "saddle_escape")
@@ -192,34 +262,74 @@ def test_escape_result_becomes_a_finding(th):
 
 
 def test_merge_replaces_keys_resets_switched_groups_and_drops_resume():
-    user = ["model=mlp", "model.hidden=[8]", "optim.lr=0.5", "reg=[l2]", "reg.l2.strength=0.1",
-            "trainer.resume=outputs/x"]
-    assert merge(user, ["optim.lr=0.05"]) == ["model=mlp", "model.hidden=[8]", "optim.lr=0.05", "reg=[l2]",
-                                              "reg.l2.strength=0.1"]
-    assert merge(user, ["model=cnn"]) == ["model=cnn", "optim.lr=0.5", "reg=[l2]", "reg.l2.strength=0.1"]
+    user = [
+        "model=mlp",
+        "model.hidden=[8]",
+        "optim.lr=0.5",
+        "reg=[l2]",
+        "reg.l2.strength=0.1",
+        "trainer.resume=outputs/x",
+    ]
+    assert merge(user, ["optim.lr=0.05"]) == [
+        "model=mlp",
+        "model.hidden=[8]",
+        "optim.lr=0.05",
+        "reg=[l2]",
+        "reg.l2.strength=0.1",
+    ]
+    assert merge(user, ["model=cnn"]) == [
+        "model=cnn",
+        "optim.lr=0.5",
+        "reg=[l2]",
+        "reg.l2.strength=0.1",
+    ]
     # reg grows: the user's own reg.* settings stay
     assert merge(user, ["reg=[l2,dropout]", "reg.dropout.p=0.3"]) == [
-        "model=mlp", "model.hidden=[8]", "optim.lr=0.5", "reg=[l2,dropout]", "reg.l2.strength=0.1",
-        "reg.dropout.p=0.3"]
+        "model=mlp",
+        "model.hidden=[8]",
+        "optim.lr=0.5",
+        "reg=[l2,dropout]",
+        "reg.l2.strength=0.1",
+        "reg.dropout.p=0.3",
+    ]
     assert command(["data=digits"], ["reg=[dropout]"]) == "dlrun data=digits 'reg=[dropout]'"
 
 
-ALL_FINDINGS = ["exploding_gradients", "vanishing_gradients", "dead_relus", "badly_scaled_inputs",
-                "lr_too_large", "not_converged", "saddle_point", "local_minimum", "stalled",
-                "overtraining"]
+ALL_FINDINGS = [
+    "exploding_gradients",
+    "vanishing_gradients",
+    "dead_relus",
+    "badly_scaled_inputs",
+    "lr_too_large",
+    "not_converged",
+    "saddle_point",
+    "local_minimum",
+    "stalled",
+    "overtraining",
+]
 
 
-@pytest.mark.parametrize("overrides, rank, shift", [
-    (["model=linear", "data=sine", "optim=sgd", "model=rnn"], 2, None),
-    (["model=mlp", "model.activation=sigmoid", "optim=sgd", "data.n_train=200", "reg=[l2]"], 3, "rotate"),
-    (["experiment=optimization"], 3, None),
-])
+@pytest.mark.parametrize(
+    "overrides, rank, shift",
+    [
+        (["model=rnn", "data=sine", "optim=sgd"], 2, None),
+        (
+            ["model=mlp", "model.activation=sigmoid", "optim=sgd", "data.n_train=200", "reg=[l2]"],
+            3,
+            "rotate",
+        ),
+        (["experiment=optimization"], 3, None),
+    ],
+)
 def test_every_remedy_command_composes(overrides, rank, shift):
     """Remedies only use options and keys that exist: each command composes and validates."""
     ctx = run_context(compose(*overrides), overrides, input_rank=rank, test_shift=shift)
     findings = [{"code": c, "message": "", "evidence": {}} for c in ALL_FINDINGS]
-    commands = {r["command"] for verdict in ("model_bias", "optimization", "overfitting", "mismatch", "good")
-                for r in remedies(verdict, findings, ctx)}
+    commands = {
+        r["command"]
+        for verdict in ("model_bias", "optimization", "overfitting", "mismatch", "good")
+        for r in remedies(verdict, findings, ctx)
+    }
     assert len(commands) >= 8
     for line in commands:
         args = shlex.split(line)

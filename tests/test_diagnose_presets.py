@@ -18,8 +18,12 @@ from dlrun.runner import run_job
 PRESETS = ("good", "model_bias", "optimization", "overfitting", "mismatch")
 SEEDS = (0, 1, 2)
 # what the first remedy must lower, per branch
-IMPROVES = {"model_bias": "train_loss", "optimization": "train_loss", "overfitting": "val_loss",
-            "mismatch": "test_loss"}
+IMPROVES = {
+    "model_bias": "train_loss",
+    "optimization": "train_loss",
+    "overfitting": "val_loss",
+    "mismatch": "test_loss",
+}
 
 _runs: dict[tuple[str, ...], Path] = {}
 
@@ -73,10 +77,15 @@ def test_diagnosis_json_schema_and_runnable_remedies(run):
         d = read(run_dir, "diagnosis.json")
         assert d["verdict"] in VERDICTS
         assert d["findings"] and all(
-            isinstance(f["code"], str) and isinstance(f["message"], str) and isinstance(f["evidence"], dict)
-            for f in d["findings"])
-        assert all(set(r) == {"action", "command"} and r["command"].startswith("dlrun ")
-                   for r in d["remedies"])
+            isinstance(f["code"], str)
+            and isinstance(f["message"], str)
+            and isinstance(f["evidence"], dict)
+            for f in d["findings"]
+        )
+        assert all(
+            set(r) == {"action", "command"} and r["command"].startswith("dlrun ")
+            for r in d["remedies"]
+        )
         assert [s["node"] for s in d["path"]][0] == "train_large"
         assert {"trivial_s", "references_s", "total_s", "train_s"} <= set(d["cost"])
         for r in d["remedies"]:

@@ -53,23 +53,38 @@ def gradient_and_hvp(f: LossOfParams, params: dict[str, torch.Tensor]):
     inputs = list(leaves.values())
     with torch.backends.cudnn.flags(enabled=False), torch.enable_grad():
         loss = f(leaves)
-        grads = torch.autograd.grad(loss, inputs, create_graph=True, allow_unused=True,
-                                    materialize_grads=True)
+        grads = torch.autograd.grad(
+            loss, inputs, create_graph=True, allow_unused=True, materialize_grads=True
+        )
     g = _flat(grads)
 
     def hvp(v: Vector) -> Vector:
         if not g.requires_grad:  # the loss is linear in every parameter: H = 0
             return torch.zeros_like(v)
         with torch.backends.cudnn.flags(enabled=False):
-            hv = torch.autograd.grad(g, inputs, grad_outputs=v, retain_graph=True, allow_unused=True,
-                                     materialize_grads=True)
+            hv = torch.autograd.grad(
+                g,
+                inputs,
+                grad_outputs=v,
+                retain_graph=True,
+                allow_unused=True,
+                materialize_grads=True,
+            )
         return _flat(hv).detach()
 
     return loss.detach(), g.detach(), hvp
 
 
-def lanczos(hvp: Callable[[Vector], Vector], n: int, iterations: int, *, device, dtype,
-            generator: torch.Generator | None = None, tol: float = 1e-6) -> dict:
+def lanczos(
+    hvp: Callable[[Vector], Vector],
+    n: int,
+    iterations: int,
+    *,
+    device,
+    dtype,
+    generator: torch.Generator | None = None,
+    tol: float = 1e-6,
+) -> dict:
     """Extreme eigenpairs of the symmetric operator `hvp` (n x n) after at most `iterations` products.
 
     Stops early when both extreme Ritz pairs have residual below `tol` x the spectral radius.
@@ -118,8 +133,9 @@ def _tridiagonal(alphas: list[float], betas: list[float]) -> torch.Tensor:
     return T
 
 
-def critical_point(f: LossOfParams, params: dict[str, torch.Tensor], iterations: int,
-                   seed: int = 0) -> dict:
+def critical_point(
+    f: LossOfParams, params: dict[str, torch.Tensor], iterations: int, seed: int = 0
+) -> dict:
     """Gradient norm and extreme Hessian eigenvalues of f at params.
 
     `descent_gain` = |g|^2 / (2 |lambda|max): how much the best step along the gradient
@@ -142,8 +158,13 @@ def critical_point(f: LossOfParams, params: dict[str, torch.Tensor], iterations:
     }
 
 
-def escape(f: LossOfParams, params: dict[str, torch.Tensor], direction: Vector, gradient: Vector,
-           steps: int = 16) -> dict:
+def escape(
+    f: LossOfParams,
+    params: dict[str, torch.Tensor],
+    direction: Vector,
+    gradient: Vector,
+    steps: int = 16,
+) -> dict:
     """Step along the negative-curvature eigenvector (downhill sign) and keep the best length.
 
     Lengths double from 1e-3 x max(1, |params|): the first-order term is ~0 at a saddle,

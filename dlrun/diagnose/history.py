@@ -25,8 +25,14 @@ def analyze_history(rows: list[dict], th) -> dict:
     out: dict = {"epochs": epochs}
     if not rows:
         return out
-    bad = next((r["epoch"] for r in rows if not all(
-        finite(r.get(k)) for k in ("train_loss", "val_loss", "batch_loss") if k in r)), None)
+    bad = next(
+        (
+            r["epoch"]
+            for r in rows
+            if not all(finite(r.get(k)) for k in ("train_loss", "val_loss", "batch_loss") if k in r)
+        ),
+        None,
+    )
     out["nonfinite_epoch"] = bad
     rows = [r for r in rows if r["epoch"] != bad] if bad is not None else rows
     out["finite_epochs"] = len(rows)
@@ -57,7 +63,8 @@ def analyze_history(rows: list[dict], th) -> dict:
     late = rises[len(rises) // 2 :]  # second half of the run
     out["rise_fraction"] = sum(late) / len(late) if late else 0.0
     out["still_falling"] = bool(
-        w >= 3 and out.get("fall_rate", 0) > th.falling_rate
+        w >= 3
+        and out.get("fall_rate", 0) > th.falling_rate
         and sum(b < a for a, b in zip(tail, tail[1:])) >= 0.75 * (w - 1)
     )
     out["oscillating"] = bool(len(late) >= 2 and out["rise_fraction"] > th.oscillation_fraction)

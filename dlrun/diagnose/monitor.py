@@ -23,14 +23,26 @@ class EpochMonitor:
             return []
         warnings = []
         if not all(finite(row.get(k)) for k in ("train_loss", "val_loss")):
-            warnings.append(self._once("nonfinite", f"epoch {row['epoch']}: the loss is not finite; "
-                                       "the diagnosis will say why (optim.lr too large?)"))
+            warnings.append(
+                self._once(
+                    "nonfinite",
+                    f"epoch {row['epoch']}: the loss is not finite; "
+                    "the diagnosis will say why (optim.lr too large?)",
+                )
+            )
         norm = row.get("grad_norm")
         if finite(norm):
-            if len(self.norms) >= 3 and norm > self.th.grad_spike_ratio * statistics.median(self.norms):
-                warnings.append(self._once("spike", f"epoch {row['epoch']}: gradient norm {norm:.3g} is "
-                                           f"over {self.th.grad_spike_ratio:g}x the median so far: "
-                                           "exploding gradients?"))
+            if len(self.norms) >= 3 and norm > self.th.grad_spike_ratio * statistics.median(
+                self.norms
+            ):
+                warnings.append(
+                    self._once(
+                        "spike",
+                        f"epoch {row['epoch']}: gradient norm {norm:.3g} is "
+                        f"over {self.th.grad_spike_ratio:g}x the median so far: "
+                        "exploding gradients?",
+                    )
+                )
             self.norms.append(norm)
         every = self.th.hessian_every
         if every and row["epoch"] % every == 0 and all(finite(row.get(k)) for k in ("train_loss",)):
@@ -45,14 +57,20 @@ class EpochMonitor:
 
     def curvature(self, model) -> dict:
         """hessian_max / hessian_min at the current weights (on a training sample, eval mode)."""
-        x, y = probes.sample(self.data.x_train, self.data.y_train, self.th.hessian_max_examples, self.seed)
+        x, y = probes.sample(
+            self.data.x_train, self.data.y_train, self.th.hessian_max_examples, self.seed
+        )
         was_training = model.training
         model.eval()
         try:
             f = hessian.loss_of_params(model, self.loss, x, y)
-            cp = hessian.critical_point(f, dict(model.named_parameters()), self.th.hessian_iterations,
-                                        self.seed)
+            cp = hessian.critical_point(
+                f, dict(model.named_parameters()), self.th.hessian_iterations, self.seed
+            )
         finally:
             model.train(was_training)
-        return {"hessian_max": cp["lambda_max"], "hessian_min": cp["lambda_min"],
-                "full_grad_norm": cp["grad_norm"]}
+        return {
+            "hessian_max": cp["lambda_max"],
+            "hessian_min": cp["lambda_min"],
+            "full_grad_norm": cp["grad_norm"],
+        }

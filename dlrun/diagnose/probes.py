@@ -27,7 +27,9 @@ def layer_gradients(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor)
         return None
     was_training = model.training
     model.eval()
-    grads = torch.autograd.grad(loss_fn(model(x), y), [weights[0][1], weights[-1][1]], allow_unused=True)
+    grads = torch.autograd.grad(
+        loss_fn(model(x), y), [weights[0][1], weights[-1][1]], allow_unused=True
+    )
     model.train(was_training)
     if any(g is None for g in grads):
         return None
@@ -91,7 +93,15 @@ def input_scale(x: torch.Tensor) -> dict | None:
         return None
     mean = flat.mean(dim=0)[live].abs()
     std = std[live]
-    spread = max(float(std.max() / std.min()), float((mean / std).max()),
-                 float(std.max()), float(1 / std.min()))
-    return {"spread": spread, "std_min": float(std.min()), "std_max": float(std.max()),
-            "max_abs_mean": float(mean.max())}
+    spread = max(
+        float(std.max() / std.min()),
+        float((mean / std).max()),
+        float(std.max()),
+        float(1 / std.min()),
+    )
+    return {
+        "spread": spread,
+        "std_min": float(std.min()),
+        "std_max": float(std.max()),
+        "max_abs_mean": float(mean.max()),
+    }

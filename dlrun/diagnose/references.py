@@ -32,8 +32,13 @@ def logits_loss(loss):
 
 
 @torch.no_grad()
-def mean_loss(fn: Callable[[torch.Tensor], torch.Tensor], loss, x: torch.Tensor, y: torch.Tensor,
-              chunk: int = 8192) -> float:
+def mean_loss(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    loss,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    chunk: int = 8192,
+) -> float:
     """Example-weighted mean of loss(fn(x), y) over chunks."""
     total = 0.0
     for start in range(0, len(x), chunk):
@@ -67,7 +72,10 @@ def trivial_losses(data, loss) -> dict[str, float]:
     loss = logits_loss(loss)
     candidates = constant_output(data.task, data.y_train, data.out_features)
     best = min(candidates, key=lambda c: _constant_loss(c, loss, data.y_train))
-    return {split: _constant_loss(best, loss, data.split(split)[1]) for split in ("train", "val", "test")}
+    return {
+        split: _constant_loss(best, loss, data.split(split)[1])
+        for split in ("train", "val", "test")
+    }
 
 
 def _constant_loss(predict, loss, y, chunk: int = 8192) -> float:
@@ -79,7 +87,9 @@ def _constant_loss(predict, loss, y, chunk: int = 8192) -> float:
 
 
 def _per_step(data) -> bool:
-    return bool(getattr(data, "per_step", False)) or (data.x_train.ndim == 3 and data.y_train.ndim == 3)
+    return bool(getattr(data, "per_step", False)) or (
+        data.x_train.ndim == 3 and data.y_train.ndim == 3
+    )
 
 
 def reference_models(data, hidden: int) -> dict[str, nn.Module]:
@@ -93,18 +103,27 @@ def reference_models(data, hidden: int) -> dict[str, nn.Module]:
     out = data.out_features
     return {
         "linear": nn.Sequential(*head, nn.Linear(width, out)),
-        f"mlp[{hidden}]": nn.Sequential(*head, nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, out)),
+        f"mlp[{hidden}]": nn.Sequential(
+            *head, nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, out)
+        ),
     }
 
 
-def fit_lbfgs(model: nn.Module, loss, x: torch.Tensor, y: torch.Tensor, iterations: int,
-              l2: float = 1e-4) -> None:
+def fit_lbfgs(
+    model: nn.Module, loss, x: torch.Tensor, y: torch.Tensor, iterations: int, l2: float = 1e-4
+) -> None:
     """Full-batch L-BFGS with a strong-Wolfe line search and a light L2 penalty on weights."""
     params = list(model.parameters())
     weights = [p for p in params if p.ndim >= 2]
-    optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=iterations, history_size=20,
-                                  line_search_fn="strong_wolfe", tolerance_grad=1e-9,
-                                  tolerance_change=1e-12)
+    optimizer = torch.optim.LBFGS(
+        params,
+        lr=1.0,
+        max_iter=iterations,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+    )
 
     def closure():
         optimizer.zero_grad()
@@ -115,7 +134,9 @@ def fit_lbfgs(model: nn.Module, loss, x: torch.Tensor, y: torch.Tensor, iteratio
     optimizer.step(closure)
 
 
-def fit_references(data, loss, *, hidden: int, iterations: int, max_examples: int, seed: int) -> list[dict]:
+def fit_references(
+    data, loss, *, hidden: int, iterations: int, max_examples: int, seed: int
+) -> list[dict]:
     """Fit each reference on (a sample of) the training split; its loss on every split."""
     if not data.x_train.is_floating_point():
         return []  # token ids: a linear map of ids means nothing
@@ -141,8 +162,16 @@ def fit_references(data, loss, *, hidden: int, iterations: int, max_examples: in
     return results
 
 
-def tiny_subset(make_model: Callable[[], nn.Module], make_optimizer, loss, data, *, size: int,
-                steps: int, seed: int) -> dict:
+def tiny_subset(
+    make_model: Callable[[], nn.Module],
+    make_optimizer,
+    loss,
+    data,
+    *,
+    size: int,
+    steps: int,
+    seed: int,
+) -> dict:
     """Can a fresh copy of the model, with the run's optimizer, memorize `size` training examples?
 
     `targets` counts what must be memorized (labels, labelled steps, or regression outputs).
@@ -167,5 +196,11 @@ def tiny_subset(make_model: Callable[[], nn.Module], make_optimizer, loss, data,
     trivial = min(_constant_loss(c, logits_loss(loss), y) for c in constant)
     targets = int(y.numel()) if data.task == "regression" else int((y != IGNORE).sum())
     params = sum(p.numel() for p in model.parameters())
-    return {"n": len(x), "targets": targets, "params": params, "steps": steps,
-            "loss": final if math.isfinite(final) else None, "trivial": trivial}
+    return {
+        "n": len(x),
+        "targets": targets,
+        "params": params,
+        "steps": steps,
+        "loss": final if math.isfinite(final) else None,
+        "trivial": trivial,
+    }

@@ -174,27 +174,35 @@ class _Catalog:
         c = self.ctx
         if c.optim == "sgd" and not c.momentum:
             if self.has("optim", "momentum"):
-                self.add("momentum carries the update through flat regions and saddles "
-                         "(10x lower lr: the same step size)",
-                         ["optim=momentum", f"optim.lr={_num(c.lr / 10)}"])
+                self.add(
+                    "momentum carries the update through flat regions and saddles "
+                    "(10x lower lr: the same step size)",
+                    ["optim=momentum", f"optim.lr={_num(c.lr / 10)}"],
+                )
 
     def smaller_batch(self) -> None:
         b = self.ctx.batch_size
         if b is None or b > 16:
             smaller = 32 if b is None else max(8, b // 4)
-            self.add("smaller batches: noisier gradients move off critical points",
-                     [f"trainer.batch_size={smaller}"])
+            self.add(
+                "smaller batches: noisier gradients move off critical points",
+                [f"trainer.batch_size={smaller}"],
+            )
 
     def relu(self) -> None:
         if self.ctx.activation is not None and self.ctx.activation not in RELU_LIKE:
             init = ["model.init=kaiming"] if "model.init" in self.ctx.keys else []
-            self.add("ReLU activations (with He init): gradients do not shrink through saturated units",
-                     ["model.activation=relu", *init])
+            self.add(
+                "ReLU activations (with He init): gradients do not shrink through saturated units",
+                ["model.activation=relu", *init],
+            )
 
     def batchnorm(self) -> None:
         if self.ctx.batchnorm is False:
-            self.add("batch normalization: every layer sees standardized inputs",
-                     ["model.batchnorm=true"])
+            self.add(
+                "batch normalization: every layer sees standardized inputs",
+                ["model.batchnorm=true"],
+            )
 
     def gated_cell(self) -> None:
         if self.ctx.model == "rnn":
@@ -237,8 +245,10 @@ class _Catalog:
 
     def early_stopping(self, patience: int) -> None:
         if self.has("reg", "early_stopping"):
-            self.add("early stopping at the validation minimum",
-                     [self.reg("early_stopping"), f"reg.early_stopping.patience={patience}"])
+            self.add(
+                "early stopping at the validation minimum",
+                [self.reg("early_stopping"), f"reg.early_stopping.patience={patience}"],
+            )
 
     def regularize(self) -> None:
         c = self.ctx
@@ -251,7 +261,10 @@ class _Catalog:
     def fewer_params(self) -> None:
         h = self.ctx.hidden
         if isinstance(h, list) and h and max(h) >= 8:
-            self.add("fewer parameters: a narrower network", [f"model.hidden={_list(max(4, x // 4) for x in h)}"])
+            self.add(
+                "fewer parameters: a narrower network",
+                [f"model.hidden={_list(max(4, x // 4) for x in h)}"],
+            )
 
 
 def remedies(verdict: str, findings: list[dict], ctx: Context) -> list[dict]:
@@ -296,8 +309,10 @@ def remedies(verdict: str, findings: list[dict], ctx: Context) -> list[dict]:
             if "local_minimum" in found:
                 c.add("another random start", [f"trainer.seed={ctx.seed + 1}"])
             if "saddle_point" in found and not ctx.escape_saddle:
-                c.add("measure the escape along the negative-curvature direction",
-                      ["diagnose.escape_saddle=true"])
+                c.add(
+                    "measure the escape along the negative-curvature direction",
+                    ["diagnose.escape_saddle=true"],
+                )
         c.adam()
     elif verdict == "overfitting":
         c.more_data()
@@ -310,15 +325,21 @@ def remedies(verdict: str, findings: list[dict], ctx: Context) -> list[dict]:
             c.early_stopping(max(2, min(10, ctx.epochs // 10)))
     elif verdict == "mismatch":
         if ctx.test_shift == "rotate" and ctx.input_rank == 3:
-            c.add("train on rotated images too (augmentation that covers the shift)",
-                  [c.reg("augment"), "reg.augment.rotate=90"])
+            c.add(
+                "train on rotated images too (augmentation that covers the shift)",
+                [c.reg("augment"), "reg.augment.rotate=90"],
+            )
         if ctx.test_shift == "noise" and ctx.input_rank != 3:
-            c.add("train on noisy inputs too (augmentation that covers the shift)",
-                  [c.reg("augment"), "reg.augment.noise=0.5"])
+            c.add(
+                "train on noisy inputs too (augmentation that covers the shift)",
+                [c.reg("augment"), "reg.augment.noise=1.0"],
+            )
         c.add("confirm: the same run tested on its own distribution", ["data.test_shift=null"])
     elif "overtraining" in found:  # good, but it went on past its best epoch
         c.early_stopping(max(2, min(10, ctx.epochs // 10)))
     if "no_history" in found:
         c.add("train for a few epochs", ["trainer.epochs=10"])
-    return [{"action": action, "command": command(ctx.overrides, o), "overrides": o}
-            for action, o in c.items]
+    return [
+        {"action": action, "command": command(ctx.overrides, o), "overrides": o}
+        for action, o in c.items
+    ]

@@ -42,9 +42,17 @@ class _Clock:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
-def diagnose_run(cfg: DictConfig, model: torch.nn.Module, data, rows: list[dict], loss,
-                 overrides: list[str], *, train_seconds: float | None = None,
-                 final_epoch: int | None = None) -> dict | None:
+def diagnose_run(
+    cfg: DictConfig,
+    model: torch.nn.Module,
+    data,
+    rows: list[dict],
+    loss,
+    overrides: list[str],
+    *,
+    train_seconds: float | None = None,
+    final_epoch: int | None = None,
+) -> dict | None:
     """The diagnosis.json dict for a finished run, or None with diagnose=off.
 
     `loss` is the loss the run trained with; `overrides` the user's command-line overrides
@@ -55,55 +63,22 @@ def diagnose_run(cfg: DictConfig, model: torch.nn.Module, data, rows: list[dict]
     if not th.enabled:
         return None
     clock = _Clock()
-    seed = cfg.trainer.seed
     ev: dict = {
         "params": sum(p.numel() for p in model.parameters()),
         "history": analyze_history(rows, th),
         "test_shift": getattr(data, "test_shift", None),
         "lr": cfg.optim.lr,
     }
-    healthy = bool(rows) and ev["history"].get("nonfinite_epoch") is None
-    if not healthy:  # the history alone decides: no epochs, or the loss blew up
-        result = walk(ev, th)
-    else:
+    if rows and ev["history"].get("nonfinite_epoch") is None:
         final = next((r for r in rows if r["epoch"] == final_epoch), rows[-1])
         ev["loss"] = {s: final[f"{s}_loss"] for s in ("train", "val", "test")}
-        ev["trivial"] = clock.run("trivial", trivial_losses, data, loss)
-        ev["references"] = clock.run(
-            "references", fit_references, data, loss, hidden=th.reference_hidden,
-            iterations=th.reference_steps, max_examples=th.reference_max_examples, seed=seed)
-        x, y = probes.sample(data.x_train, data.y_train, th.hessian_max_examples, seed)
-        ev["gradients"] = clock.run("signals", probes.layer_gradients, model, loss, x, y)
-        ev["dead_relu"] = clock.run("signals", probes.dead_relus, model, x)
-        ev["inputs"] = clock.run("signals", probes.input_scale, data.x_train)
+        result = _probe(ev, clock, cfg, model, data, loss)
+    else:  # the history alone decides: no epochs, or the loss blew up (the weights are NaN)
         result = walk(ev, th)
 
-        needs_tiny = result["verdict"] == "model_bias" or result["stuck"] is not None
-        if needs_tiny and not _has(result, "simpler_model_better") and th.tiny_subset_steps > 0:
-            ev["tiny"] = _tiny_targets(data, th.tiny_subset_size, ev["params"])
-            if ev["tiny"]["params"] >= th.memorize_ratio * ev["tiny"]["targets"]:  # else it says nothing
-                ev["tiny"] = clock.run(
-                    "tiny_subset", tiny_subset, lambda: _fresh_model(cfg, data),
-                    _optimizer(cfg, data.x_train.device), loss, data, size=th.tiny_subset_size,
-                    steps=th.tiny_subset_steps, seed=seed)
-            result = walk(ev, th)
-
-        undecided = result["verdict"] == "optimization" and result["stuck"] == "stalled"
-        if th.hessian == "always" or (th.hessian == "auto" and undecided):
-            was_training = model.training
-            f = hessian.loss_of_params(_eval(model), loss, x, y)
-            params = dict(model.named_parameters())
-            cp = clock.run("hessian", hessian.critical_point, f, params, th.hessian_iterations, seed)
-            direction, gradient = cp.pop("_vector_min"), cp.pop("_gradient")
-            ev["critical_point"] = cp
-            clearly_negative = cp["lambda_min"] < -th.negative_curvature * abs(cp["lambda_max"])
-            if th.escape_saddle and clearly_negative:
-                ev["escape"] = clock.run("escape", hessian.escape, f, params, direction, gradient)
-            result = walk(ev, th)
-            model.train(was_training)
-
-    context = run_context(cfg, overrides, input_rank=len(data.input_shape),
-                          test_shift=getattr(data, "test_shift", None))
+    context = run_context(
+        cfg, overrides, input_rank=len(data.input_shape), test_shift=ev["test_shift"]
+    )
     cost = {f"{name}_s": seconds for name, seconds in clock.seconds.items()}
     cost["total_s"] = sum(clock.seconds.values())
     if train_seconds:
@@ -113,20 +88,84 @@ def diagnose_run(cfg: DictConfig, model: torch.nn.Module, data, rows: list[dict]
         "verdict": result["verdict"],
         "stuck": result["stuck"],
         "findings": result["findings"],
-        "remedies": [{"action": r["action"], "command": r["command"]}
-                     for r in remedies(result["verdict"], result["findings"], context)],
+        "remedies": [
+            {"action": r["action"], "command": r["command"]}
+            for r in remedies(result["verdict"], result["findings"], context)
+        ],
         "path": result["path"],
         "evidence": ev,
         "cost": cost,
     }
 
 
+def _probe(ev: dict, clock: _Clock, cfg: DictConfig, model, data, loss) -> dict:
+    """Fill `ev` probe by probe, walking the map after each to see whether the next is needed."""
+    th, seed = cfg.diagnose, cfg.trainer.seed
+    ev["trivial"] = clock.run("trivial", trivial_losses, data, loss)
+    ev["references"] = clock.run(
+        "references",
+        fit_references,
+        data,
+        loss,
+        hidden=th.reference_hidden,
+        iterations=th.reference_steps,
+        max_examples=th.reference_max_examples,
+        seed=seed,
+    )
+    x, y = probes.sample(data.x_train, data.y_train, th.hessian_max_examples, seed)
+    ev["gradients"] = clock.run("signals", probes.layer_gradients, model, loss, x, y)
+    ev["dead_relu"] = clock.run("signals", probes.dead_relus, model, x)
+    ev["inputs"] = clock.run("signals", probes.input_scale, data.x_train)
+    result = walk(ev, th)
+
+    # the tiny subset decides only a large training loss that no simpler model explains,
+    # and only for a model with enough parameters to memorize it
+    large = result["verdict"] == "model_bias" or result["stuck"] is not None
+    if large and not _has(result, "simpler_model_better") and th.tiny_subset_steps > 0:
+        ev["tiny"] = _tiny_targets(data, th.tiny_subset_size, ev["params"])
+        if ev["tiny"]["params"] >= th.memorize_ratio * ev["tiny"]["targets"]:
+            make_optimizer = _optimizer(cfg, data.x_train.device)
+            ev["tiny"] = clock.run(
+                "tiny_subset",
+                tiny_subset,
+                lambda: _fresh_model(cfg, data),
+                make_optimizer,
+                loss,
+                data,
+                size=th.tiny_subset_size,
+                steps=th.tiny_subset_steps,
+                seed=seed,
+            )
+        result = walk(ev, th)
+
+    # the Hessian decides an optimization issue the history could not place
+    undecided = result["verdict"] == "optimization" and result["stuck"] == "stalled"
+    if th.hessian == "always" or (th.hessian == "auto" and undecided):
+        was_training = model.training
+        f = hessian.loss_of_params(_eval(model), loss, x, y)
+        params = dict(model.named_parameters())
+        cp = clock.run("hessian", hessian.critical_point, f, params, th.hessian_iterations, seed)
+        direction, gradient = cp.pop("_vector_min"), cp.pop("_gradient")
+        ev["critical_point"] = cp
+        if th.escape_saddle and cp["lambda_min"] < -th.negative_curvature * abs(cp["lambda_max"]):
+            ev["escape"] = clock.run("escape", hessian.escape, f, params, direction, gradient)
+        model.train(was_training)
+        result = walk(ev, th)
+    return result
+
+
 def _tiny_targets(data, size: int, params: int) -> dict:
     """What the tiny-subset probe would have to memorize, without running it."""
     y = data.y_train[:size]
     targets = y.numel() if data.task == "regression" else int((y != IGNORE).sum())
-    return {"n": len(y), "targets": int(targets), "params": params, "steps": 0, "loss": None,
-            "trivial": None}
+    return {
+        "n": len(y),
+        "targets": int(targets),
+        "params": params,
+        "steps": 0,
+        "loss": None,
+        "trivial": None,
+    }
 
 
 def _has(result: dict, code: str) -> bool:
@@ -148,7 +187,9 @@ def _optimizer(cfg: DictConfig, device: torch.device):
 
 def _config_dir() -> Path:
     package = Path(dlrun.__file__).resolve().parent
-    return next((p for p in (package / "conf", package.parent / "conf") if p.is_dir()), package / "conf")
+    return next(
+        (p for p in (package / "conf", package.parent / "conf") if p.is_dir()), package / "conf"
+    )
 
 
 def _keys(node, prefix: str = "") -> set[str]:
@@ -162,8 +203,9 @@ def _keys(node, prefix: str = "") -> set[str]:
     return keys
 
 
-def run_context(cfg: DictConfig, overrides: list[str], *, input_rank: int,
-                test_shift: str | None) -> Context:
+def run_context(
+    cfg: DictConfig, overrides: list[str], *, input_rank: int, test_shift: str | None
+) -> Context:
     """What the remedies need from the config: current values, existing keys and options."""
     conf = _config_dir()
     reg = OmegaConf.select(cfg, "reg", default=None)
@@ -198,7 +240,9 @@ def run_context(cfg: DictConfig, overrides: list[str], *, input_rank: int,
 
 def _experiment_body(conf: Path, overrides: list[str]) -> dict:
     """The keys an `experiment=NAME` preset sets (grouped by top-level key), if one was used."""
-    name = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("experiment=")), None)
+    name = next(
+        (o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("experiment=")), None
+    )
     path = conf / "experiment" / f"{name}.yaml"
     if name is None or not path.is_file():
         return {}

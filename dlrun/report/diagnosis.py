@@ -17,13 +17,28 @@ from rich.tree import Tree
 from dlrun.diagnose.map import MAP, Node
 from dlrun.report.terminal import console
 
-COLOURS = {"good": "green", "model_bias": "yellow", "optimization": "red", "overfitting": "magenta",
-           "mismatch": "cyan", "inconclusive": "white"}
-DECISION_CODES = {"good", "model_bias", "overfitting", "mismatch", "train_loss_large",
-                  "simpler_model_better", "tiny_subset_not_fit"}
+COLOURS = {
+    "good": "green",
+    "model_bias": "yellow",
+    "optimization": "red",
+    "overfitting": "magenta",
+    "mismatch": "cyan",
+    "inconclusive": "white",
+}
+DECISION_CODES = {
+    "good",
+    "model_bias",
+    "overfitting",
+    "mismatch",
+    "train_loss_large",
+    "simpler_model_better",
+    "tiny_subset_not_fit",
+}
 
 
-def _add(tree: Tree, node: Node, taken: dict, leaves: set[str], on_path: bool, edge: str = "") -> None:
+def _add(
+    tree: Tree, node: Node, taken: dict, leaves: set[str], on_path: bool, edge: str = ""
+) -> None:
     """`node` under `tree`: bold with its answer and evidence when the run passed it, dim otherwise."""
     step = taken.get(node.id) if on_path else None
     hit = on_path and (step is not None or node.id in leaves)
@@ -41,11 +56,22 @@ def _add(tree: Tree, node: Node, taken: dict, leaves: set[str], on_path: bool, e
     children = node.children.items()
     if not hit and children and all(not child.children for _, child in children):
         # a branch the run did not take: its leaves on one line
-        branch.add(Text(" | ".join(child.label.split(" -> ")[0].split(":")[0] for _, child in children),
-                        style="dim"))
+        branch.add(
+            Text(
+                " | ".join(child.label.split(" -> ")[0].split(":")[0] for _, child in children),
+                style="dim",
+            )
+        )
         return
     for answer, child in children:
-        _add(branch, child, taken, leaves, hit and step is not None and step["answer"] == answer, answer)
+        _add(
+            branch,
+            child,
+            taken,
+            leaves,
+            hit and step is not None and step["answer"] == answer,
+            answer,
+        )
 
 
 def diagnosis_panel(d: dict) -> Panel:
@@ -59,7 +85,9 @@ def diagnosis_panel(d: dict) -> Panel:
     root = Tree(Text("The optimization map", style="bold"), guide_style="dim")
     _add(root, MAP, taken, {verdict, d.get("stuck") or ""}, on_path=True)
     parts = [root]
-    extra = [f for f in d["findings"] if f["code"] not in DECISION_CODES and f["code"] != d.get("stuck")]
+    extra = [
+        f for f in d["findings"] if f["code"] not in DECISION_CODES and f["code"] != d.get("stuck")
+    ]
     if extra:
         parts.append(Text("\nFindings", style="bold"))
         grid = Table.grid(padding=(0, 1))
@@ -78,9 +106,15 @@ def diagnosis_panel(d: dict) -> Panel:
         parts.append(grid)
     cost = d.get("cost", {})
     if "total_s" in cost:
-        share = f" ({cost['share_of_training']:.0%} of the run)" if "share_of_training" in cost else ""
-        parts.append(Text(f"\nprobes took {cost['total_s']:.2f} s{share}; details in diagnosis.json",
-                          style="dim"))
+        share = (
+            f" ({cost['share_of_training']:.0%} of the run)" if "share_of_training" in cost else ""
+        )
+        parts.append(
+            Text(
+                f"\nprobes took {cost['total_s']:.2f} s{share}; details in diagnosis.json",
+                style="dim",
+            )
+        )
     return Panel(Group(*parts), title=title, title_align="left", border_style=colour)
 
 
@@ -93,7 +127,9 @@ def markdown(d: dict) -> str:
     lines = [f"**verdict: {d['verdict']}**" + (f" ({d['stuck']})" if d.get("stuck") else ""), ""]
     labels = _labels(MAP)
     for step in d["path"]:
-        lines.append(f"- {labels.get(step['node'], step['node'])} **{step['answer']}**: {step['because']}")
+        lines.append(
+            f"- {labels.get(step['node'], step['node'])} **{step['answer']}**: {step['because']}"
+        )
     lines += ["", "**findings**", ""]
     lines += [f"- `{f['code']}`: {f['message']}" for f in d["findings"]]
     if d["remedies"]:
