@@ -90,7 +90,17 @@ def run(cfg: DictConfig) -> float:
             raise
     kind = "error" if isinstance(failure, UserError) else "run failed"
     print(f"dlrun: {kind}: {failure}", file=sys.stderr)
+    if isinstance(failure, UserError) and cfg.trainer.resume is not None:
+        _forget_failed_resume()
     sys.exit(2 if isinstance(failure, UserError) else 3)
+
+
+def _forget_failed_resume() -> None:
+    """A resume that was refused leaves the run it named exactly as it was."""
+    hydra_cfg = HydraConfig.get()
+    record = Path(hydra_cfg.runtime.output_dir, hydra_cfg.output_subdir)
+    if record.name.startswith("resumed-"):
+        shutil.rmtree(record, ignore_errors=True)
 
 
 def _key(override: str) -> str:

@@ -9,6 +9,7 @@ that eigenvector, as the notes suggest for a saddle point.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import torch
@@ -84,10 +85,12 @@ def lanczos(
     dtype,
     generator: torch.Generator | None = None,
     tol: float = 1e-6,
+    deadline: float | None = None,
 ) -> dict:
     """Extreme eigenpairs of the symmetric operator `hvp` (n x n) after at most `iterations` products.
 
-    Stops early when both extreme Ritz pairs have residual below `tol` x the spectral radius.
+    Stops early when both extreme Ritz pairs have residual below `tol` x the spectral radius,
+    or (after a few products) when `time.perf_counter()` passes `deadline`.
     Returns lambda_min, lambda_max, the unit eigenvector of lambda_min, and the products used.
     """
     k = min(iterations, n)
@@ -112,6 +115,8 @@ def lanczos(
         residual = float(beta) * evecs[-1, [0, -1]].abs().max()
         if float(beta) <= 1e-10 * radius or (j >= 2 and residual <= tol * radius):
             break
+        if deadline is not None and j >= 4 and time.perf_counter() > deadline:
+            break
         betas.append(float(beta))
         q = w / beta
     Q = torch.stack(basis).to(torch.float64)
@@ -134,7 +139,11 @@ def _tridiagonal(alphas: list[float], betas: list[float]) -> torch.Tensor:
 
 
 def critical_point(
-    f: LossOfParams, params: dict[str, torch.Tensor], iterations: int, seed: int = 0
+    f: LossOfParams,
+    params: dict[str, torch.Tensor],
+    iterations: int,
+    seed: int = 0,
+    deadline: float | None = None,
 ) -> dict:
     """Gradient norm and extreme Hessian eigenvalues of f at params.
 
@@ -143,15 +152,25 @@ def critical_point(
     """
     loss, g, hvp = gradient_and_hvp(f, params)
     generator = torch.Generator(device=g.device).manual_seed(seed)
-    eig = lanczos(hvp, g.numel(), iterations, device=g.device, dtype=g.dtype, generator=generator)
+    eig = lanczos(
+        hvp,
+        g.numel(),
+        iterations,
+        device=g.device,
+        dtype=g.dtype,
+        generator=generator,
+        deadline=deadline,
+    )
     spread = max(abs(eig["lambda_max"]), abs(eig["lambda_min"]), 1e-30)
     gnorm = float(g.norm())
+    along = float(torch.dot(g, hvp(g))) / gnorm**2 if gnorm > 0 else None
     return {
         "loss": float(loss),
         "grad_norm": gnorm,
         "lambda_max": eig["lambda_max"],
         "lambda_min": eig["lambda_min"],
         "descent_gain": gnorm**2 / (2 * spread),
+        "curvature_along_gradient": along,
         "hvp_products": eig["products"],
         "_vector_min": eig["vector_min"],
         "_gradient": g,

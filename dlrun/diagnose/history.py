@@ -62,10 +62,9 @@ def analyze_history(rows: list[dict], th) -> dict:
     rises = [b > a * (1 + 1e-3) for a, b in zip(train, train[1:])]
     late = rises[len(rises) // 2 :]  # second half of the run
     out["rise_fraction"] = sum(late) / len(late) if late else 0.0
+    falls = sum(b < a for a, b in zip(tail, tail[1:]))
     out["still_falling"] = bool(
-        w >= 3
-        and out.get("fall_rate", 0) > th.falling_rate
-        and sum(b < a for a, b in zip(tail, tail[1:])) >= 0.75 * (w - 1)
+        w >= 2 and out.get("fall_rate", 0) > th.falling_rate and falls >= 0.75 * (w - 1)
     )
     out["oscillating"] = bool(len(late) >= 2 and out["rise_fraction"] > th.oscillation_fraction)
     out["stalled"] = bool(w >= 3 and abs(out.get("fall_rate", 0)) <= th.falling_rate)

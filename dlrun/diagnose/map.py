@@ -187,8 +187,11 @@ def judge_tiny(tiny: dict | None, th) -> dict | None:
     """Does the tiny-subset probe count (enough parameters to memorize), and did it fit?"""
     if tiny is None:
         return None
-    counts = tiny["params"] >= th.memorize_ratio * tiny["targets"]
     fit = tiny["loss"] is not None and tiny["loss"] < th.tiny_fit_fraction * tiny["trivial"]
+    # a probe stopped by the time budget proves something only if it did fit
+    counts = tiny["params"] >= th.memorize_ratio * tiny["targets"] and (
+        fit or not tiny.get("cut_short")
+    )
     return {**tiny, "counts": counts, "fit": fit}
 
 
@@ -220,12 +223,27 @@ def _bias_or_optimization(
         w.find("tiny_subset_not_fit", because + ": an optimization problem (or a bug)", **tiny)
         return _where_stuck(w, ev, th)
 
+    if ev["history"].get("still_falling"):
+        h = ev["history"]
+        because = (
+            f"the training loss still fell {h['fall_rate']:.1%} per epoch at the end: the "
+            "run has not shown what the model can fit"
+        )
+        w.decide("bias_or_optimization", "optimization", because)
+        return _where_stuck(w, ev, th)
+
     reasons = ["no simpler reference reaches a lower training loss"]
     if tiny is not None and tiny["counts"]:
         reasons.append(
             f"it memorizes {tiny['n']} examples (loss {_f(tiny['loss'])}), so it does optimize"
         )
         w.find("tiny_subset_fit", reasons[-1], **tiny)
+    elif tiny is not None and tiny.get("cut_short"):
+        reasons.append(
+            f"the tiny-subset probe ran out of time after {tiny['steps']} steps without fitting: "
+            "it says nothing"
+        )
+        w.find("tiny_subset_uninformative", reasons[-1], **tiny)
     elif tiny is not None:
         reasons.append(
             f"too few parameters ({ev['params']:,}) to memorize {tiny['targets']} targets: "
@@ -302,11 +320,9 @@ def _where_stuck(w: _Walk, ev: dict, th) -> dict:
                 f"{grad_text}; {curv_text}: no clearly negative curvature",
             )
         else:
-            stuck = "lr_too_large"
-            because = (
-                f"the loss stalled (fell {h.get('fall_rate', 0):.2%} per epoch) while the {grad_text}: "
-                "bouncing across a valley"
-            )
+            stuck, because, ratio = _step_size(h, cp, ev.get("optimizer"), th, grad_text)
+            if ratio is not None:
+                evidence["step_ratio"] = ratio
     else:
         stuck = "stalled"
         because = (
@@ -317,6 +333,31 @@ def _where_stuck(w: _Walk, ev: dict, th) -> dict:
     w.find(stuck, because, **evidence)
     _symptoms(w, ev, th)
     return w.result("optimization", stuck)
+
+
+def _step_size(h: dict, cp: dict, optimizer: dict | None, th, grad_text: str):
+    """A gradient that is not small, yet the loss does not fall: steps too large, or too small?
+
+    For SGD (with momentum m) the step along the gradient is lr / (1 - m) times its norm;
+    times the curvature along it, `step_ratio` ~ 1 overshoots the valley floor (the notes'
+    oscillation) and << 1 crawls. Adaptive optimizers scale each step by their own
+    statistics, so for them a stalled loss counts as the notes' learning rate too large.
+    """
+    ratio = None
+    if optimizer is not None and optimizer.get("sgd") and cp.get("curvature_along_gradient"):
+        step = optimizer["lr"] / (1 - (optimizer.get("momentum") or 0.0))
+        ratio = step * cp["curvature_along_gradient"]
+    fell = f"the loss fell {h.get('fall_rate', 0):.2%} per epoch at the end"
+    if ratio is not None and ratio < th.small_step_ratio:
+        because = (
+            f"{fell} while the {grad_text}; a step of lr {optimizer['lr']:.3g} is {ratio:.1e} of "
+            "the step the curvature along the gradient allows: learning rate too small"
+        )
+        return "not_converged", because, ratio
+    if ratio is None and not h.get("stalled"):
+        return "not_converged", f"{fell} and the {grad_text}: not done yet", ratio
+    size = f"; the step is {ratio:.2g}x the curvature's limit" if ratio is not None else ""
+    return "lr_too_large", f"{fell} while the {grad_text}{size}: bouncing across a valley", ratio
 
 
 def _symptoms(w: _Walk, ev: dict, th) -> None:

@@ -171,10 +171,12 @@ def tiny_subset(
     size: int,
     steps: int,
     seed: int,
+    deadline: float | None = None,
 ) -> dict:
     """Can a fresh copy of the model, with the run's optimizer, memorize `size` training examples?
 
-    `targets` counts what must be memorized (labels, labelled steps, or regression outputs).
+    `targets` counts what must be memorized (labels, labelled steps, or regression outputs);
+    past `deadline` (a time.perf_counter() value) it stops early and says so (`cut_short`).
     """
     from dlrun.diagnose.probes import sample
 
@@ -184,11 +186,13 @@ def tiny_subset(
         model = make_model()
         optimizer = make_optimizer(model.parameters())
         model.train()
+        done = 0
         with torch.enable_grad():
-            for _ in range(steps):
+            while done < steps and (deadline is None or time.perf_counter() < deadline):
                 optimizer.zero_grad(set_to_none=True)
                 loss(model(x), y).backward()
                 optimizer.step()
+                done += 1
     model.eval()
     with torch.no_grad():
         final = float(loss(model(x), y))
@@ -200,7 +204,8 @@ def tiny_subset(
         "n": len(x),
         "targets": targets,
         "params": params,
-        "steps": steps,
+        "steps": done,
+        "cut_short": done < steps,
         "loss": final if math.isfinite(final) else None,
         "trivial": trivial,
     }

@@ -299,6 +299,9 @@ def remedies(verdict: str, findings: list[dict], ctx: Context) -> list[dict]:
             c.adam()
             c.decay()
         if "not_converged" in found:
+            crawling = evidence["not_converged"].get("step_ratio") is not None
+            if crawling:  # the step is a tiny fraction of what the curvature allows
+                c.add("a 10x larger learning rate", [f"optim.lr={_num(ctx.lr * 10)}"])
             c.longer()
             c.add("a larger learning rate", [f"optim.lr={_num(ctx.lr * 3)}"])
             c.adam()

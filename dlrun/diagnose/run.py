@@ -63,16 +63,25 @@ def diagnose_run(
     if not th.enabled:
         return None
     clock = _Clock()
+    optimizer = cfg.optim._target_.rsplit(".", 1)[-1].lower()
     ev: dict = {
         "params": sum(p.numel() for p in model.parameters()),
         "history": analyze_history(rows, th),
         "test_shift": getattr(data, "test_shift", None),
         "lr": cfg.optim.lr,
+        "optimizer": {
+            "name": optimizer,
+            "sgd": optimizer == "sgd",
+            "lr": cfg.optim.lr,
+            "momentum": OmegaConf.select(cfg, "optim.momentum", default=0.0),
+        },
     }
     if rows and ev["history"].get("nonfinite_epoch") is None:
         final = next((r for r in rows if r["epoch"] == final_epoch), rows[-1])
         ev["loss"] = {s: final[f"{s}_loss"] for s in ("train", "val", "test")}
-        result = _probe(ev, clock, cfg, model, data, loss)
+        # the interruptible probes (Lanczos, tiny subset) stop at probe_budget x the run's time
+        deadline = time.perf_counter() + th.probe_budget * train_seconds if train_seconds else None
+        result = _probe(ev, clock, cfg, model, data, loss, deadline)
     else:  # the history alone decides: no epochs, or the loss blew up (the weights are NaN)
         result = walk(ev, th)
 
@@ -98,7 +107,7 @@ def diagnose_run(
     }
 
 
-def _probe(ev: dict, clock: _Clock, cfg: DictConfig, model, data, loss) -> dict:
+def _probe(ev: dict, clock: _Clock, cfg: DictConfig, model, data, loss, deadline) -> dict:
     """Fill `ev` probe by probe, walking the map after each to see whether the next is needed."""
     th, seed = cfg.diagnose, cfg.trainer.seed
     ev["trivial"] = clock.run("trivial", trivial_losses, data, loss)
@@ -135,6 +144,7 @@ def _probe(ev: dict, clock: _Clock, cfg: DictConfig, model, data, loss) -> dict:
                 size=th.tiny_subset_size,
                 steps=th.tiny_subset_steps,
                 seed=seed,
+                deadline=deadline,
             )
         result = walk(ev, th)
 
@@ -144,7 +154,9 @@ def _probe(ev: dict, clock: _Clock, cfg: DictConfig, model, data, loss) -> dict:
         was_training = model.training
         f = hessian.loss_of_params(_eval(model), loss, x, y)
         params = dict(model.named_parameters())
-        cp = clock.run("hessian", hessian.critical_point, f, params, th.hessian_iterations, seed)
+        cp = clock.run(
+            "hessian", hessian.critical_point, f, params, th.hessian_iterations, seed, deadline
+        )
         direction, gradient = cp.pop("_vector_min"), cp.pop("_gradient")
         ev["critical_point"] = cp
         if th.escape_saddle and cp["lambda_min"] < -th.negative_curvature * abs(cp["lambda_max"]):

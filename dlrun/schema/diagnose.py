@@ -25,11 +25,13 @@ class DiagnoseConfig:
     tiny_fit_fraction: float = 0.05
     hessian: str = "auto"  # auto | always | never
     hessian_iterations: int = 30
-    hessian_max_examples: int = 2048
+    hessian_max_examples: int = 512
     hessian_every: int = 0
     escape_saddle: bool = False
+    probe_budget: float = 1.0
     # where an optimization issue is stuck
     small_gradient_gain: float = 1e-3
+    small_step_ratio: float = 0.01
     negative_curvature: float = 1e-3
     window_fraction: float = 0.25
     falling_rate: float = 0.01
