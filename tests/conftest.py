@@ -49,3 +49,12 @@ def dlrun_command(*args: str, cwd: Path, timeout: float = 300, env: dict | None 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     return tmp_path / "run"
+
+
+@pytest.fixture(autouse=True)
+def _forget_hydra_job():
+    """In-process `dlrun` calls leave Hydra's job config behind; no later test may read it."""
+    yield
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().cfg = None

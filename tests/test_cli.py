@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra.core.hydra_config import HydraConfig
 
 from conftest import dlrun_command
 from dlrun import cli
@@ -20,6 +21,8 @@ def run_cli(monkeypatch, tmp_path, capsys, *args):
         cli.main()
     except SystemExit as exit:
         code = exit.code if isinstance(exit.code, int) else 1
+    finally:
+        HydraConfig.instance().cfg = None  # later in-process runs must not see this job's config
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 import pytest
 from conftest import compose
@@ -182,6 +183,51 @@ def test_where_an_optimization_issue_is_stuck(th, hist, cp, stuck):
     assert stuck in codes(result)
 
 
+def test_sgd_steps_far_below_the_curvature_limit_mean_a_learning_rate_too_small(th):
+    cp = {
+        "grad_norm": 3.0,
+        "descent_gain": 0.5,
+        "lambda_max": 9.0,
+        "lambda_min": -0.2,
+        "curvature_along_gradient": 2.0,
+    }
+    crawling = evidence(
+        **OPT, critical_point=cp, optimizer={"sgd": True, "lr": 1e-5, "momentum": 0.0}
+    )
+    result = walk(crawling, th)
+    assert (
+        result["stuck"] == "not_converged"
+        and "learning rate too small" in result["path"][-1]["because"]
+    )
+    bouncing = evidence(
+        **OPT, critical_point=cp, optimizer={"sgd": True, "lr": 0.1, "momentum": 0.9}
+    )
+    assert walk(bouncing, th)["stuck"] == "lr_too_large"  # step 1.0 x curvature 2.0
+
+
+def test_a_run_still_improving_is_not_called_model_bias(th):
+    no_ref = [{"name": "linear", "params": 650, "train_loss": 2.0, "val_loss": 2.0}]
+    falling = history(still_falling=True, fall_rate=0.08, stalled=False)
+    result = walk(evidence(train=1.5, val=1.5, test=1.5, refs=no_ref, history=falling), th)
+    assert result["verdict"] == "optimization" and result["stuck"] == "not_converged"
+
+
+def test_a_tiny_probe_cut_short_by_the_time_budget_proves_nothing(th):
+    no_ref = [{"name": "linear", "params": 650, "train_loss": 2.0, "val_loss": 2.0}]
+    cut = {
+        "n": 32,
+        "targets": 32,
+        "params": 10_000,
+        "loss": 2.0,
+        "trivial": 2.3,
+        "steps": 40,
+        "cut_short": True,
+    }
+    result = walk(evidence(train=2.1, val=2.1, test=2.1, refs=no_ref, tiny=cut), th)
+    assert result["verdict"] == "model_bias"
+    assert "tiny_subset_uninformative" in codes(result)
+
+
 def test_symptoms_are_reported(th):
     ev = evidence(
         **OPT,
@@ -335,3 +381,17 @@ def test_every_remedy_command_composes(overrides, rank, shift):
         args = shlex.split(line)
         assert args[0] == "dlrun"
         validate(compose(*args[1:]))
+
+
+def test_readme_explains_every_finding_code():
+    import re
+
+    from conftest import REPO
+
+    from dlrun.diagnose import map as map_module
+
+    source = Path(map_module.__file__).read_text()
+    codes = set(re.findall(r'w\.find\(\s*"(\w+)"', source)) | set(map_module.STUCK)
+    readme = (REPO / "README.md").read_text()
+    assert len(codes) >= 20
+    assert not [c for c in codes if f"| `{c}` |" not in readme]

@@ -20,12 +20,22 @@ Vector = torch.Tensor
 LossOfParams = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 
-def loss_of_params(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> LossOfParams:
-    """params -> loss of `model` on (x, y), with buffers (batch-norm statistics) held fixed."""
+def loss_of_params(
+    model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, chunk: int = 8192
+) -> LossOfParams:
+    """params -> loss of `model` on (x, y), with buffers (batch-norm statistics) held fixed.
+
+    Larger splits are summed chunk by chunk (example-weighted), so a whole training split fits.
+    """
     buffers = dict(model.named_buffers())
 
     def f(params: dict[str, torch.Tensor]) -> torch.Tensor:
-        return loss_fn(functional_call(model, (params, buffers), (x,)), y)
+        total = 0.0
+        for start in range(0, len(x), chunk):
+            xb, yb = x[start : start + chunk], y[start : start + chunk]
+            out = functional_call(model, (params, buffers), (xb,))
+            total = total + loss_fn(out, yb) * (len(xb) / len(x))
+        return total
 
     return f
 
@@ -120,7 +130,7 @@ def lanczos(
         betas.append(float(beta))
         q = w / beta
     Q = torch.stack(basis).to(torch.float64)
-    u = Q.T @ evecs[:, 0]
+    u = Q.T @ evecs[:, 0].to(Q.device)
     return {
         "lambda_min": float(evals[0]),
         "lambda_max": float(evals[-1]),
@@ -144,13 +154,18 @@ def critical_point(
     iterations: int,
     seed: int = 0,
     deadline: float | None = None,
+    gradient: Vector | None = None,
 ) -> dict:
     """Gradient norm and extreme Hessian eigenvalues of f at params.
+
+    `gradient`, when given, replaces f's own (e.g. the full training set's gradient when f
+    is the loss on a sample: a sample's gradient is noisy where the full one vanishes).
 
     `descent_gain` = |g|^2 / (2 |lambda|max): how much the best step along the gradient
     can lower the loss under the local quadratic model. Tiny gain = a critical point.
     """
     loss, g, hvp = gradient_and_hvp(f, params)
+    g = g if gradient is None else gradient
     generator = torch.Generator(device=g.device).manual_seed(seed)
     eig = lanczos(
         hvp,

@@ -72,5 +72,4 @@ class EpochMonitor:
         return {
             "hessian_max": cp["lambda_max"],
             "hessian_min": cp["lambda_min"],
-            "full_grad_norm": cp["grad_norm"],
         }

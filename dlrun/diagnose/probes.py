@@ -17,6 +17,33 @@ def sample(x: torch.Tensor, y: torch.Tensor, limit: int, seed: int = 0):
     return x[index], y[index]
 
 
+def full_gradient(
+    model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096
+) -> torch.Tensor:
+    """The gradient of the loss over the whole training split (chunked), flat, in eval mode.
+
+    A sample's gradient carries sampling noise that hides a critical point of the full loss,
+    so the gradient is always taken over every training example.
+    """
+    params = list(model.parameters())
+    total = [torch.zeros_like(p) for p in params]
+    trainable = [i for i, p in enumerate(params) if p.requires_grad]
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(x), chunk):
+            xb, yb = x[start : start + chunk], y[start : start + chunk]
+            value = loss_fn(model(xb), yb) * (len(xb) / len(x))
+            grads = torch.autograd.grad(
+                value, [params[i] for i in trainable], allow_unused=True, materialize_grads=True
+            )
+            for i, g in zip(trainable, grads):
+                total[i] += g
+    finally:
+        model.train(was_training)
+    return torch.cat([t.reshape(-1) for t in total]).detach()
+
+
 def layer_gradients(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> dict | None:
     """RMS gradient per weight of the first and the last weight matrix (or kernel).
 

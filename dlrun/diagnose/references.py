@@ -19,6 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from dlrun.diagnose.probes import sample
 from dlrun.train.losses import IGNORE
 
 
@@ -110,15 +111,26 @@ def reference_models(data, hidden: int) -> dict[str, nn.Module]:
 
 
 def fit_lbfgs(
-    model: nn.Module, loss, x: torch.Tensor, y: torch.Tensor, iterations: int, l2: float = 1e-4
-) -> None:
-    """Full-batch L-BFGS with a strong-Wolfe line search and a light L2 penalty on weights."""
+    model: nn.Module,
+    loss,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    iterations: int,
+    l2: float = 1e-4,
+    deadline: float | None = None,
+    chunk: int = 5,
+) -> int:
+    """Full-batch L-BFGS with a strong-Wolfe line search and a light L2 penalty on weights.
+
+    Runs `chunk` iterations per call (the optimizer keeps its history between calls) so that
+    past `deadline` it stops after at least one chunk. Returns the iterations run.
+    """
     params = list(model.parameters())
     weights = [p for p in params if p.ndim >= 2]
     optimizer = torch.optim.LBFGS(
         params,
         lr=1.0,
-        max_iter=iterations,
+        max_iter=chunk,
         history_size=20,
         line_search_fn="strong_wolfe",
         tolerance_grad=1e-9,
@@ -131,29 +143,49 @@ def fit_lbfgs(
         value.backward()
         return value
 
-    optimizer.step(closure)
+    done = 0
+    while done < iterations:
+        optimizer.step(closure)
+        done += chunk
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+    return min(done, iterations)
 
 
 def fit_references(
-    data, loss, *, hidden: int, iterations: int, max_examples: int, seed: int
+    data,
+    loss,
+    *,
+    hidden: int,
+    iterations: int,
+    max_examples: int,
+    seed: int,
+    deadline: float | None = None,
 ) -> list[dict]:
-    """Fit each reference on (a sample of) the training split; its loss on every split."""
+    """Fit each reference on (a sample of) the training split; its loss on every split.
+
+    Each gets an equal share of the time left before `deadline`.
+    """
     if not data.x_train.is_floating_point():
         return []  # token ids: a linear map of ids means nothing
     loss = logits_loss(loss)
-    from dlrun.diagnose.probes import sample
-
     x, y = sample(data.x_train, data.y_train, max_examples, seed)
     results = []
     with torch.random.fork_rng(devices=[data.x_train.device] if data.x_train.is_cuda else []):
         torch.manual_seed(seed)
-        for name, ref in reference_models(data, hidden).items():
+        models = reference_models(data, hidden)
+        for k, (name, ref) in enumerate(models.items()):
             started = time.perf_counter()
+            share = None if deadline is None else started + (deadline - started) / (len(models) - k)
             ref = ref.to(data.x_train.device)
             with torch.enable_grad():
-                fit_lbfgs(ref, loss, x, y, iterations)
+                done = fit_lbfgs(ref, loss, x, y, iterations, deadline=share)
             ref.eval()
-            row = {"name": name, "params": sum(p.numel() for p in ref.parameters())}
+            row = {
+                "name": name,
+                "params": sum(p.numel() for p in ref.parameters()),
+                "iterations": done,
+            }
             for split in ("train", "val", "test"):
                 value = mean_loss(ref, loss, *data.split(split))
                 row[f"{split}_loss"] = value if math.isfinite(value) else None
@@ -178,8 +210,6 @@ def tiny_subset(
     `targets` counts what must be memorized (labels, labelled steps, or regression outputs);
     past `deadline` (a time.perf_counter() value) it stops early and says so (`cut_short`).
     """
-    from dlrun.diagnose.probes import sample
-
     x, y = sample(data.x_train, data.y_train, size, seed)
     with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
         torch.manual_seed(seed)

@@ -79,9 +79,11 @@ def diagnose_run(
     if rows and ev["history"].get("nonfinite_epoch") is None:
         final = next((r for r in rows if r["epoch"] == final_epoch), rows[-1])
         ev["loss"] = {s: final[f"{s}_loss"] for s in ("train", "val", "test")}
-        # the interruptible probes (Lanczos, tiny subset) stop at probe_budget x the run's time
-        deadline = time.perf_counter() + th.probe_budget * train_seconds if train_seconds else None
-        result = _probe(ev, clock, cfg, model, data, loss, deadline)
+        # probes stop iterating at probe_budget x the run's time (half of it for the references)
+        budget = th.probe_budget * train_seconds if train_seconds else None
+        start = time.perf_counter()
+        deadlines = (start + budget / 2, start + budget) if budget else (None, None)
+        result = _probe(ev, clock, cfg, model, data, loss, deadlines)
     else:  # the history alone decides: no epochs, or the loss blew up (the weights are NaN)
         result = walk(ev, th)
 
@@ -107,9 +109,10 @@ def diagnose_run(
     }
 
 
-def _probe(ev: dict, clock: _Clock, cfg: DictConfig, model, data, loss, deadline) -> dict:
+def _probe(ev: dict, clock: _Clock, cfg: DictConfig, model, data, loss, deadlines) -> dict:
     """Fill `ev` probe by probe, walking the map after each to see whether the next is needed."""
     th, seed = cfg.diagnose, cfg.trainer.seed
+    references_deadline, deadline = deadlines
     ev["trivial"] = clock.run("trivial", trivial_losses, data, loss)
     ev["references"] = clock.run(
         "references",
@@ -120,6 +123,7 @@ def _probe(ev: dict, clock: _Clock, cfg: DictConfig, model, data, loss, deadline
         iterations=th.reference_steps,
         max_examples=th.reference_max_examples,
         seed=seed,
+        deadline=references_deadline,
     )
     x, y = probes.sample(data.x_train, data.y_train, th.hessian_max_examples, seed)
     ev["gradients"] = clock.run("signals", probes.layer_gradients, model, loss, x, y)
@@ -152,15 +156,25 @@ def _probe(ev: dict, clock: _Clock, cfg: DictConfig, model, data, loss, deadline
     undecided = result["verdict"] == "optimization" and result["stuck"] == "stalled"
     if th.hessian == "always" or (th.hessian == "auto" and undecided):
         was_training = model.training
-        f = hessian.loss_of_params(_eval(model), loss, x, y)
+        full = clock.run("hessian", probes.full_gradient, model, loss, data.x_train, data.y_train)
+        f = hessian.loss_of_params(_eval(model), loss, x, y)  # curvature from a sample
         params = dict(model.named_parameters())
         cp = clock.run(
-            "hessian", hessian.critical_point, f, params, th.hessian_iterations, seed, deadline
+            "hessian",
+            hessian.critical_point,
+            f,
+            params,
+            th.hessian_iterations,
+            seed,
+            deadline,
+            gradient=full,
         )
         direction, gradient = cp.pop("_vector_min"), cp.pop("_gradient")
         ev["critical_point"] = cp
         if th.escape_saddle and cp["lambda_min"] < -th.negative_curvature * abs(cp["lambda_max"]):
-            ev["escape"] = clock.run("escape", hessian.escape, f, params, direction, gradient)
+            # the step is judged on the whole training split, not the sample it was found on
+            whole = hessian.loss_of_params(model, loss, data.x_train, data.y_train)
+            ev["escape"] = clock.run("escape", hessian.escape, whole, params, direction, gradient)
         model.train(was_training)
         result = walk(ev, th)
     return result
