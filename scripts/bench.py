@@ -32,8 +32,8 @@ from hydra.utils import instantiate
 from torch.utils.data import DataLoader, TensorDataset
 
 from dlrun import cli
+from dlrun.build import build
 from dlrun.data import Dataset
-from dlrun.runner import build
 from dlrun.train import fit
 from dlrun.train.device import resolve_device
 from dlrun.train.task import loss_fn

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import train
+
 from dlrun.report.files import read_metrics
 
 OVERRIDES = ["data.n_train=300", "model.hidden=[32]", "model.dropout=0.1", "trainer.progress=lines"]
@@ -66,7 +66,7 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_
     done = 0
     for _ in range(3):
         # let the run make progress past where it was, then kill it at a random moment
-        wait_for(lambda: only_run_dir(cwd) and len(read_metrics(only_run_dir(cwd) / "metrics.jsonl")) > done)
+        wait_for(lambda done=done: only_run_dir(cwd) and len(read_metrics(only_run_dir(cwd) / "metrics.jsonl")) > done)
         time.sleep(rng.uniform(0.0, 0.3))
         process.kill()
         assert process.wait() == -signal.SIGKILL

@@ -8,9 +8,10 @@ import pytest
 import torch
 from conftest import FAST, compose
 
+from dlrun.build import build, build_loss
 from dlrun.errors import UserError
 from dlrun.lr_find import command_with_lr
-from dlrun.runner import build, build_loss, run_job
+from dlrun.runner import run_job
 from dlrun.train.lr_range import lr_range_test, lr_schedule
 
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 from conftest import FAST, compose, train
 
+from dlrun.build import build, build_loss
 from dlrun.config import validate
 from dlrun.errors import UserError
 from dlrun.report.files import read_metrics
-from dlrun.runner import build, build_loss
 from dlrun.train import fit
 from dlrun.train.optimizers import build_optimizer, fast_kwargs
 

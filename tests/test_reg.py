@@ -6,7 +6,8 @@ import pytest
 import torch
 from conftest import FAST, compose, train
 
-from dlrun.runner import build, build_loss, run_job
+from dlrun.build import build, build_loss
+from dlrun.runner import run_job
 from dlrun.train import fit
 from dlrun.train.augment import BatchAugment
 from dlrun.train.early_stopping import EarlyStopping

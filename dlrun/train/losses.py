@@ -128,6 +128,11 @@ class CrossEntropy(Loss):
         super().__init__(task=task, outputs=outputs)
         self.label_smoothing = label_smoothing
 
+    def __call__(self, out, y):
+        if y.ndim == 1:  # one label per example: torch's own mean, a single kernel
+            return F.cross_entropy(self.scores(out), y, label_smoothing=self.label_smoothing)
+        return super().__call__(out, y)
+
     def per_example(self, out, y):
         scores = self.scores(out)
         loss = F.cross_entropy(
