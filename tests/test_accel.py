@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import compose, train
+
 from dlrun.data.batches import shuffled_batches
 from dlrun.errors import UserError
 from dlrun.report.files import read_metrics

@@ -5,9 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import dlrun_command
 from hydra.core.hydra_config import HydraConfig
 
-from conftest import dlrun_command
 from dlrun import cli
 
 

@@ -3,9 +3,8 @@
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
-
 from conftest import CONFIG_DIR, compose
+from omegaconf import OmegaConf
 
 GROUPS = sorted(p.name for p in Path(CONFIG_DIR).iterdir() if p.is_dir() and p.name != "hydra")
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted(Path(CONFIG_DIR, g).glob("*.yaml"))]

@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import compose, train
+
 from dlrun.report.files import read_metrics
 from dlrun.runner import run_job
 
