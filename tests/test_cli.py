@@ -72,7 +72,29 @@ BAD_INPUTS = [
     (["trainer.resume={corrupt}"], "not a readable checkpoint"),
     (["trainer.resume={earlier}", "model.hidden=[7]"], "different model"),
     (["hydra.run.dir=/proc/dlrun-cannot-write"], "cannot write"),
+    (["data=sine", "loss=cross_entropy"], "does not fit this dataset's regression task"),
+    (["data=csv", "data.path={tmp}/missing.csv", "data.task=binary"], "no such file"),
+    (["data=csv", "data.path={csv}", "data.target=lable", "data.task=binary"],
+     "did you mean data.target=label"),
+    (["data=csv", "data.path={csv}", "data.target=b", "data.task=binary"],
+     "hold labels outside the class range"),
+    (["data=csv", "data.path={csv_nan}", "data.target=label", "data.task=binary"],
+     "hold NaN or infinite features"),
+    (["data=csv", "data.path={csv_text}", "data.target=label", "data.task=binary"],
+     "not a number"),
 ]
+
+
+def _write_tables(root: Path) -> dict:
+    """Small CSV files: a good one, one with a NaN feature, one with a text feature."""
+    rows = [f"{i / 10},{i % 7},{i % 2}" for i in range(60)]
+    tables = {"csv": rows, "csv_nan": rows[:3] + ["nan,1,0"] + rows[4:],
+              "csv_text": rows[:5] + ["red,1,0"] + rows[6:]}
+    paths = {}
+    for name, body in tables.items():
+        paths[name] = root / f"{name}.csv"
+        paths[name].write_text("a,b,label\n" + "\n".join(body) + "\n")
+    return paths
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +109,9 @@ def test_bad_input_is_one_clear_error(monkeypatch, tmp_path, capsys, earlier, ar
     corrupt = tmp_path / "corrupt"
     (corrupt / "checkpoints").mkdir(parents=True)
     (corrupt / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
-    args = [a.format(empty=empty, corrupt=corrupt, earlier=earlier) for a in args]
+    tables = _write_tables(tmp_path)
+    args = [a.format(empty=empty, corrupt=corrupt, earlier=earlier, tmp=tmp_path, **tables)
+            for a in args]
     before = {p: p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
 
     code, out, err = run_cli(monkeypatch, tmp_path, capsys, *args, "trainer.progress=off")
