@@ -22,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from dlrun.errors import RunFailed, UserError
+from dlrun.errors import RunFailed, UserError, find_cause
 from dlrun.schema import register_schemas
 from dlrun.sweep.job import JobFailed, run_sweep_job
 
@@ -85,7 +85,7 @@ def run(cfg: DictConfig) -> float:
     try:
         return run_job(cfg)
     except Exception as error:  # instantiate() wraps errors raised while building
-        failure = _cause(error, (UserError, RunFailed))
+        failure = find_cause(error, (UserError, RunFailed))
         if failure is None:
             raise
     kind = "error" if isinstance(failure, UserError) else "run failed"
@@ -119,17 +119,6 @@ def with_resumed_overrides(argv: list[str]) -> list[str]:
     return [*earlier, *argv]
 
 
-def _cause(error: BaseException, kind: type | tuple[type, ...]) -> BaseException | None:
-    """The first exception of `kind` along the chain Hydra and OmegaConf wrap around it."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, kind):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
-
-
 def _options(group: str) -> list[str]:
     return sorted(p.stem for p in Path(_config_dir(), group).glob("*.yaml"))
 
@@ -142,7 +131,7 @@ def _did_you_mean(error: BaseException) -> str:
         group, option = missing.groups()
         close = difflib.get_close_matches(option, _options(group), n=1)
         return f"did you mean {group}={close[0]}?" if close else f"choose from: {', '.join(_options(group))}"
-    key_error = _cause(error, (ConfigKeyError, ConfigAttributeError))
+    key_error = find_cause(error, (ConfigKeyError, ConfigAttributeError))
     if key_error is not None and key_error.parent_node is not None and key_error.key is not None:
         keys = [str(k) for k in key_error.parent_node.keys()]
         close = difflib.get_close_matches(str(key_error.key), keys, n=1)
@@ -157,7 +146,7 @@ def report_error(error: BaseException) -> int:
 
     Anything that is not a user error (a bug in dlrun) is re-raised with its traceback.
     """
-    user = _cause(error, UserError)
+    user = find_cause(error, UserError)
     if user is not None:
         print(f"dlrun: error: {user}", file=sys.stderr)
         return 2
@@ -176,7 +165,7 @@ def report_error(error: BaseException) -> int:
             file=sys.stderr,
         )
         return 2
-    failed = _cause(error, JobFailed)
+    failed = find_cause(error, JobFailed)
     if failed is not None:  # Optuna stopped: a batch failed beyond hydra.sweeper.max_failure_rate
         print(f"dlrun: search stopped: too many failed trials (hydra.sweeper.max_failure_rate); "
               f"the last: {failed}; `dlrun-summary <sweep dir>` lists every job.", file=sys.stderr)

@@ -13,3 +13,15 @@ class RunFailed(Exception):
 
     A single run exits non-zero; inside a sweep the job is marked failed and the sweep goes on.
     """
+
+
+def find_cause(error: BaseException | None, kind: type | tuple[type, ...]) -> BaseException | None:
+    """The first exception of `kind` along the chain that Hydra, OmegaConf and
+    `instantiate` wrap around an error raised deep inside a run."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, kind):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None

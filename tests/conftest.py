@@ -58,3 +58,14 @@ def _forget_hydra_job():
     from hydra.core.hydra_config import HydraConfig
 
     HydraConfig.instance().cfg = None
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread, and a busy shared machine cannot slow that one down."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

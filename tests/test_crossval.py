@@ -13,14 +13,7 @@ from dlrun.data.folds import cross_validation_folds, fold_indices
 from dlrun.errors import UserError
 from dlrun.runner import run_job
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy shared machine cannot slow that one down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("stratify", [True, False])

@@ -14,14 +14,7 @@ from dlrun.lr_find import command_with_lr
 from dlrun.runner import run_job
 from dlrun.train.lr_range import lr_range_test, lr_schedule
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy shared machine cannot slow that one down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # softmax regression on digits with plain SGD: too small an LR does nothing, around 0.1-1 it

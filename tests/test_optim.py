@@ -11,14 +11,7 @@ from dlrun.report.files import read_metrics
 from dlrun.train import fit
 from dlrun.train.optimizers import build_optimizer, fast_kwargs
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy shared machine cannot slow that one down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 OPTIMIZERS = [

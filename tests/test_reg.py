@@ -13,14 +13,7 @@ from dlrun.train.augment import BatchAugment
 from dlrun.train.early_stopping import EarlyStopping
 from dlrun.train.regularize import penalty_coefficients
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy shared machine cannot slow that one down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # softmax regression on 300 flat digits: quick, and its weights are one matrix

@@ -11,14 +11,7 @@ from dlrun.errors import UserError
 from dlrun.report.files import read_metrics
 from dlrun.train.schedules import build_scheduler, steps_per_epoch
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy shared machine cannot slow that one down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 LR = 0.2

@@ -24,7 +24,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun.errors import RunFailed, UserError
+from dlrun.errors import RunFailed, UserError, find_cause
 from dlrun.report.files import read_metrics, write_json
 
 
@@ -37,20 +37,9 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def _explained(error: BaseException) -> BaseException | None:
-    """A UserError or RunFailed along the chain that instantiate() and Hydra wrap around it."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, (UserError, RunFailed)):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
-
-
 def one_line(error: BaseException) -> str:
     """The reason in one line: dlrun's own message, or the exception's type and message."""
-    explained = _explained(error)
+    explained = find_cause(error, (UserError, RunFailed))
     text = " ".join(str(explained or error).split()) or "(no message)"
     reason = text if explained is not None else f"{type(error).__name__}: {text}"
     return reason if len(reason) <= 240 else reason[:237] + "..."
@@ -106,7 +95,7 @@ def run_sweep_job(run_job: Callable[[DictConfig], float], cfg: DictConfig) -> fl
         if _rank() > 0:
             raise
         reason = one_line(error)
-        trace = None if _explained(error) else traceback.format_exc()
+        trace = None if find_cause(error, (UserError, RunFailed)) else traceback.format_exc()
         record_failure(run_dir, reason, time.perf_counter() - started, trace)
         return _fail(reason)
     if _rank() > 0:  # a data-parallel job's other ranks (Slurm tasks): rank 0 writes the files
