@@ -19,7 +19,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from dlrun.errors import RunFailed, UserError, find_cause
@@ -173,12 +173,36 @@ def report_error(error: BaseException) -> int:
     raise error
 
 
+def print_help(overrides: list[str]) -> None:
+    """`dlrun --help`, answered without Hydra's own help, whose group listing re-reads the
+    whole config store once per option (seconds). The groups are the config folders."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=_config_dir(), version_base="1.3"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    text = cfg.hydra.help
+    groups = sorted(p.name for p in Path(_config_dir()).iterdir() if p.is_dir() and p.name != "hydra")
+    with open_dict(cfg):
+        del cfg["hydra"]
+    print(text.header)
+    print("== Config groups ==")
+    print("Pick one option per group with group=option (reg takes a list: reg=[l2,dropout]).\n")
+    for group in groups:
+        print(f"{group}: {', '.join(_options(group))}")
+    print("\n== Composed config (override any key with key=value) ==\n")
+    print(OmegaConf.to_yaml(cfg))
+    print(text.footer)
+
+
 def main() -> None:
     sys.argv[1:] = with_resumed_overrides(sys.argv[1:])
     show_tracebacks = "HYDRA_FULL_ERROR" in os.environ
     os.environ["HYDRA_FULL_ERROR"] = "1"  # errors reach us instead of Hydra's traceback printer
     try:
-        run()
+        if {"--help", "-h"} & set(sys.argv[1:]):
+            print_help([a for a in sys.argv[1:] if not a.startswith("-")])
+        else:
+            run()
     except BrokenPipeError:  # the reader went away (`dlrun --help | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)

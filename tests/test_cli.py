@@ -162,3 +162,18 @@ def test_resuming_a_sweep_job_reuses_its_directory(monkeypatch, tmp_path, capsys
     assert not (tmp_path / "outputs/runs").exists()  # no new run directory
     saved = (job / ".hydra/overrides.yaml").read_text()
     assert "trainer.seed=1" in saved and "trainer.resume" not in saved  # the original record
+
+
+@pytest.mark.parametrize("args", [["--help"], ["model=cnn", "--cfg", "job"]])
+def test_help_and_printed_config_never_import_torch(tmp_path, args):
+    import subprocess
+
+    probe = (
+        "import sys; from dlrun import cli; sys.argv = ['dlrun', *sys.argv[1:]]\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO TORCH', file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, *args], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert "NO TORCH" in result.stderr, result.stderr
+    assert "model" in result.stdout
