@@ -201,14 +201,17 @@ def _bias_or_optimization(
     train = ev["loss"]["train"]
     tiny = judge_tiny(ev.get("tiny"), th)
     if better is not None:
+        same_size = better["params"] >= ev["params"]
         because = (
-            f"the simpler {better['name']} reference ({better['params']:,} parameters vs "
-            f"{ev['params']:,}) reaches train loss {_f(better['train_loss'])} < {_f(train)}"
+            f"the {'equally flexible' if same_size else 'simpler'} {better['name']} reference "
+            f"({better['params']:,} parameters vs {ev['params']:,}) reaches train loss "
+            f"{_f(better['train_loss'])} < {_f(train)}"
         )
         w.decide("bias_or_optimization", "optimization", because, reference=better)
         w.find(
             "simpler_model_better",
-            because + ": the more flexible model failed to optimize",
+            because + (": this run has not reached what its own model can fit" if same_size
+                       else ": the more flexible model failed to optimize"),
             reference=better,
             train_loss=train,
         )
