@@ -61,7 +61,12 @@ def test_tensorboard_serves_train_val_test_loss(tensorboard):
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     for split, run in split_runs.items():
         query = urllib.parse.urlencode({"run": run, "tag": "loss"})
-        points = _get(f"{base}/data/plugin/scalars/scalars?{query}")
+        deadline = time.time() + 60
+        while True:  # the server may have read the events file before its last epoch landed
+            points = _get(f"{base}/data/plugin/scalars/scalars?{query}")
+            if len(points) >= 3 or time.time() > deadline:
+                break
+            time.sleep(1)
         assert [p[1] for p in points] == [1, 2, 3]  # (wall time, step, value)
         expected = [row[f"{split}_loss"] for row in metrics]
         assert [p[2] for p in points] == pytest.approx(expected, rel=1e-5)
