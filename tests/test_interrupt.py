@@ -57,7 +57,7 @@ def test_signal_saves_the_run_and_says_how_to_resume(tmp_path, sig, code):
 
 
 def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_path):
-    epochs = 150
+    epochs = 600  # long enough that three kills always land before the end
     reference = train(tmp_path / "reference", *OVERRIDES, f"trainer.epochs={epochs}")
     rng = random.Random(0)
     cwd = tmp_path / "killed"
@@ -67,7 +67,7 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_
     for _ in range(3):
         # let the run make progress past where it was, then kill it at a random moment
         wait_for(lambda done=done: only_run_dir(cwd) and len(read_metrics(only_run_dir(cwd) / "metrics.jsonl")) > done)
-        time.sleep(rng.uniform(0.0, 0.3))
+        time.sleep(rng.uniform(0.0, 0.1))
         process.kill()
         assert process.wait() == -signal.SIGKILL
         run_dir = only_run_dir(cwd)
