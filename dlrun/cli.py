@@ -22,6 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from dlrun.config import check_resume_dir
 from dlrun.errors import RunFailed, UserError, find_cause
 from dlrun.schema import register_schemas
 from dlrun.sweep.job import JobFailed, run_sweep_job
@@ -49,11 +50,7 @@ def _run_dir(resume: str | None, fresh: str) -> str:
         return scratch
     if resume is None:
         return fresh
-    if not os.path.isdir(resume):
-        raise UserError(
-            f"trainer.resume={resume}: no such run directory; pass the directory of an earlier "
-            "run, e.g. trainer.resume=outputs/runs/<date>/<time>."
-        )
+    check_resume_dir(resume)
     return os.path.abspath(resume)
 
 

@@ -129,11 +129,14 @@ def validate(cfg: DictConfig) -> None:
     """Raise a one-line UserError for the first knob outside its allowed range."""
     for key, ok, rule in _RANGES:
         value = OmegaConf.select(cfg, key, default=None)
-        if value is None and not key.endswith(("batch_size", "grad_clip", "n_train")):
-            continue
-        if not ok(value):
+        if value is not None and not ok(value):  # null is absent, or a knob's "off"/"auto"
             raise UserError(f"{key}={value} is out of range: it {rule}.")
-    resume = cfg.trainer.resume
+    check_resume_dir(cfg.trainer.resume)
+
+
+def check_resume_dir(resume: str | None) -> None:
+    """`trainer.resume` must name an existing run directory (the CLI checks it before Hydra
+    creates the run directory; `validate` checks it for in-process runs)."""
     if resume is not None and not os.path.isdir(resume):
         raise UserError(
             f"trainer.resume={resume}: no such run directory; "

@@ -124,12 +124,17 @@ def run_reference(cfg, data, model, epochs):
     return steps / seconds
 
 
+def host_loader(cfg, data) -> DataLoader:
+    """The textbook input pipeline: shuffled batches of host tensors, moved per batch."""
+    return DataLoader(TensorDataset(data.x_train.cpu(), data.y_train.cpu()),
+                      batch_size=cfg.trainer.batch_size, shuffle=True)
+
+
 def run_textbook(cfg, data, model, epochs):
     model, optimizer = fresh(model, cfg)
     criterion = loss_fn(data.task)
     device = data.x_train.device
-    loader = DataLoader(TensorDataset(data.x_train.cpu(), data.y_train.cpu()),
-                        batch_size=cfg.trainer.batch_size, shuffle=True)
+    loader = host_loader(cfg, data)
     model.train()
     steps, seconds = 0, 0.0
     for epoch in range(epochs + 1):
@@ -179,8 +184,7 @@ def run_lightning(cfg, data, model, epochs):
             self.times.append(time.perf_counter() - self.started)
 
     timer = Timer()
-    loader = DataLoader(TensorDataset(data.x_train.cpu(), data.y_train.cpu()),
-                        batch_size=cfg.trainer.batch_size, shuffle=True)
+    loader = host_loader(cfg, data)
     accelerator = "gpu" if data.x_train.device.type == "cuda" else "cpu"
     trainer = L.Trainer(max_epochs=epochs + 1, accelerator=accelerator, devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
