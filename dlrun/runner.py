@@ -99,7 +99,8 @@ def train_run(cfg: DictConfig, run_dir: Path, run: Components, *, world, threads
                            sched_interval=run.interval, penalty=run.penalty, loss=run.loss,
                            augment=run.augment, early_stopping=run.stopper, world=world,
                            checkpoint_dir=run_dir / "checkpoints" if cfg.trainer.checkpoint else None,
-                           resume=resume, should_stop=stop.requested):
+                           resume=resume, should_stop=stop.requested,
+                           grad_norms=cfg.diagnose.enabled):
                 warnings = monitor.epoch(row, run.model)  # may add hessian_* (diagnose=full)
                 timed.append(row)
                 metrics.append({k: v for k, v in row.items() if k not in TIMING})

@@ -5,16 +5,23 @@ For each case (model, data, batch size) every implementation trains the same mod
 steps; repeats are interleaved, the first epoch of each is a warm-up, and the median rate
 is reported with its ratio to the reference loop:
 
-  dlrun       dlrun.train.fit, its full per-step work (diagnosis signals on; `dlrun-nodiag`: off)
-  reference   data resident on the device, randperm batches, no host sync until the epoch ends
-  textbook    DataLoader over a TensorDataset, .to(device) per batch, loss.item() every step
-  lightning   lightning's Trainer on the same module, when lightning is installed
+  dlrun         dlrun.train.fit, its full per-step work, diagnosis signals on
+  dlrun-nodiag  the same with diagnose=off (no sampled gradient norms)
+  reference     data resident on the device, randperm batches, no host sync until the epoch ends
+  textbook      DataLoader over a TensorDataset, .to(device) per batch, loss.item() every step
+  lightning     lightning's Trainer on the same module, when lightning is installed
+  *-compiled    with --compile (default on CUDA): dlrun with trainer.compile=true, and the
+                reference loop on torch.compile(model, mode="reduce-overhead" on CUDA), both
+                dropping the last partial batch so shapes stay static
 
-Only the step loop is timed; evaluation (which dlrun runs every epoch) is reported apart as
+dlrun and the reference build the optimizer dlrun's way (fused kernels where torch has
+them), so their ratio is the loop's overhead alone; textbook and Lightning take torch's
+default implementation, as such code usually does. Only the step loop is timed; evaluation (which dlrun runs every epoch) is reported apart as
 its share of dlrun's wall time.
 
     python scripts/bench.py                      # all cases on the best device
     python scripts/bench.py --case mlp_b100 --device cpu --json
+    python scripts/bench.py --case cnn_cifar --set trainer.precision=bf16   # an option's effect
 """
 
 from __future__ import annotations
@@ -35,13 +42,15 @@ from dlrun import cli
 from dlrun.build import build
 from dlrun.data import Dataset
 from dlrun.train import fit
+from dlrun.train.accel import configure_backend
 from dlrun.train.device import resolve_device
+from dlrun.train.optimizers import build_optimizer
 from dlrun.train.task import loss_fn
 
 CASES = {
     # name: (overrides, synthetic input shape or None, epochs per repeat)
-    "mlp_b100": (["data=mnist1d", "model=mlp", "model.hidden=[100,100]", "trainer.batch_size=100"], None, 4),
-    "mlp_b1000": (["data=mnist1d", "model=mlp", "model.hidden=[100,100]", "trainer.batch_size=1000"], None, 20),
+    "mlp_b100": (["data=mnist1d", "model=mlp", "model.hidden=[100,100]", "trainer.batch_size=100"], None, 8),
+    "mlp_b1000": (["data=mnist1d", "model=mlp", "model.hidden=[100,100]", "trainer.batch_size=1000"], None, 60),
     "cnn_mnist1d": (["data=mnist1d", "model=cnn", "model.channels=[32,32]", "trainer.batch_size=100"], None, 2),
     "cnn_cifar": (["model=cnn", "model.channels=[32,64]", "trainer.batch_size=512"], (3, 32, 32), 2),
     "lstm": (["data=mnist1d", "model=lstm", "model.hidden_size=64", "trainer.batch_size=100"], None, 2),
@@ -74,20 +83,28 @@ def setup(cfg, device, shape):
     return data, model
 
 
-def fresh(model, cfg):
-    """A copy of the initial model and a new optimizer for it: every implementation starts equal."""
+def fresh(model, cfg, fused=True):
+    """A copy of the initial model and a new optimizer for it: every implementation starts equal.
+
+    dlrun and the reference loop take dlrun's optimizer construction (`build_optimizer`:
+    fused kernels where torch has them), so their ratio is the loop's overhead alone; the
+    textbook loop and Lightning take torch's default implementation of the same algorithm."""
     model = copy.deepcopy(model)
-    return model, instantiate(cfg.optim)(model.parameters())
+    partial = instantiate(cfg.optim)
+    if fused:
+        return model, build_optimizer(partial, model.parameters(), next(model.parameters()).device)
+    return model, partial(model.parameters())
 
 
-def run_dlrun(cfg, data, model, epochs, diagnose=True):
+def run_dlrun(cfg, data, model, epochs, diagnose=True, compiled=False):
     model, optimizer = fresh(model, cfg)
     scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
     trainer = copy.deepcopy(cfg.trainer)
     trainer.epochs = epochs + 1
+    trainer.compile = compiled
     steps = seconds = 0.0
     evaluation = wall = 0.0
-    for row in fit(model, data, optimizer, scheduler, trainer=trainer):
+    for row in fit(model, data, optimizer, scheduler, trainer=trainer, grad_norms=diagnose):
         if row["epoch"] == 1:
             continue  # warm-up
         steps += row["steps"]
@@ -97,10 +114,13 @@ def run_dlrun(cfg, data, model, epochs, diagnose=True):
     return steps / seconds, evaluation / wall
 
 
-def run_reference(cfg, data, model, epochs):
+def run_reference(cfg, data, model, epochs, compiled=False):
     model, optimizer = fresh(model, cfg)
     criterion = loss_fn(data.task)
     x, y, n, batch = data.x_train, data.y_train, len(data.x_train), cfg.trainer.batch_size
+    if compiled:  # static shapes: drop the last partial batch
+        model = torch.compile(model, mode="reduce-overhead" if x.is_cuda else None)
+        n -= n % batch
     generator = torch.Generator(device=x.device).manual_seed(0)
     model.train()
     steps, seconds = 0, 0.0
@@ -124,6 +144,11 @@ def run_reference(cfg, data, model, epochs):
     return steps / seconds
 
 
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def host_loader(cfg, data) -> DataLoader:
     """The textbook input pipeline: shuffled batches of host tensors, moved per batch."""
     return DataLoader(TensorDataset(data.x_train.cpu(), data.y_train.cpu()),
@@ -131,7 +156,7 @@ def host_loader(cfg, data) -> DataLoader:
 
 
 def run_textbook(cfg, data, model, epochs):
-    model, optimizer = fresh(model, cfg)
+    model, optimizer = fresh(model, cfg, fused=False)
     criterion = loss_fn(data.task)
     device = data.x_train.device
     loader = host_loader(cfg, data)
@@ -157,7 +182,7 @@ def run_textbook(cfg, data, model, epochs):
 def run_lightning(cfg, data, model, epochs):
     import lightning as L
 
-    model, _ = fresh(model, cfg)
+    model, _ = fresh(model, cfg, fused=False)
     criterion = loss_fn(data.task)
     optim_cfg = cfg.optim
 
@@ -178,9 +203,11 @@ def run_lightning(cfg, data, model, epochs):
             self.times = []
 
         def on_train_epoch_start(self, *_):
+            sync(data.x_train.device)
             self.started = time.perf_counter()
 
         def on_train_epoch_end(self, *_):
+            sync(data.x_train.device)
             self.times.append(time.perf_counter() - self.started)
 
     timer = Timer()
@@ -193,18 +220,23 @@ def run_lightning(cfg, data, model, epochs):
     return len(loader) * epochs / sum(timer.times[1:])
 
 
-def bench_case(name: str, device: str, repeats: int) -> dict:
+def bench_case(name: str, device: str, repeats: int, compiled: bool, extra: list[str]) -> dict:
     overrides, shape, epochs = CASES[name]
-    cfg = composed(overrides, device)
+    cfg = composed([*overrides, *extra], device)
     torch_device = resolve_device(device)
+    configure_backend(cfg.trainer, torch_device)  # threads, TF32: process-wide, so for every loop
     data, model = setup(cfg, torch_device, shape)
     implementations = {
         "dlrun": lambda: run_dlrun(cfg, data, model, epochs)[0],
+        "dlrun-nodiag": lambda: run_dlrun(cfg, data, model, epochs, diagnose=False)[0],
         "reference": lambda: run_reference(cfg, data, model, epochs),
         "textbook": lambda: run_textbook(cfg, data, model, epochs),
     }
     if importlib.util.find_spec("lightning") is not None:
         implementations["lightning"] = lambda: run_lightning(cfg, data, model, epochs)
+    if compiled:
+        implementations["dlrun-compiled"] = lambda: run_dlrun(cfg, data, model, epochs, compiled=True)[0]
+        implementations["reference-compiled"] = lambda: run_reference(cfg, data, model, epochs, compiled=True)
     rates = {key: [] for key in implementations}
     for _ in range(repeats):  # interleaved, so drifts in machine load hit every implementation
         for key, run in implementations.items():
@@ -215,7 +247,9 @@ def bench_case(name: str, device: str, repeats: int) -> dict:
         "steps_per_s": median,
         "ratio_to_reference": {k: v / median["reference"] for k, v in median.items()},
         "dlrun_eval_share": eval_share,
+        "diagnosis_overhead": 1 - median["dlrun"] / median["dlrun-nodiag"],
         "batch_size": cfg.trainer.batch_size,
+        "threads": torch.get_num_threads(),
         "train_examples": len(data.x_train),
     }
 
@@ -226,21 +260,26 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction,
+                        help="add the torch.compile cases (default: on CUDA only)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a dlrun override for every case, e.g. trainer.precision=bf16")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     if args.threads:
-        torch.set_num_threads(args.threads)
+        args.set.append(f"trainer.threads={args.threads}")
 
     device = resolve_device(args.device)
     results = {
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        "overrides": args.set,
         "cases": {},
     }
     for name in args.case or list(CASES):
-        results["cases"][name] = bench_case(name, str(device), args.repeats)
+        compiled = args.compile if args.compile is not None else device.type == "cuda"
+        results["cases"][name] = bench_case(name, str(device), args.repeats, compiled, args.set)
         if not args.json:
             case = results["cases"][name]
             cells = "  ".join(f"{k} {v:8.1f} ({case['ratio_to_reference'][k]:.2f}x)"

@@ -74,3 +74,24 @@ def test_summary_records_threads_and_peak_memory(run_dir):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["threads"] == 1
     assert summary["host_peak_mb"] > 50
+
+
+def test_evaluation_never_recompiles_the_training_step(tmp_path):
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    train(tmp_path, "data=sine", "data.n=300", "model.hidden=[16]", "trainer.epochs=2",
+          "trainer.compile=true", "diagnose=off")
+    assert counters["stats"]["unique_graphs"] == 1  # the training forward, at one batch shape
+
+
+def test_diagnosis_off_skips_gradient_norms_unless_clipping_needs_them(tmp_path):
+    common = ["data.n_train=200", "trainer.epochs=2"]
+    off = read_metrics(train(tmp_path / "off", *common, "diagnose=off") / "metrics.jsonl")
+    assert all("grad_norm" not in row for row in off)
+    clipped = read_metrics(train(tmp_path / "clip", *common, "diagnose=off", "trainer.grad_clip=1.0")
+                           / "metrics.jsonl")
+    assert all(row["grad_norm"] > 0 for row in clipped)
+    on = read_metrics(train(tmp_path / "on", *common) / "metrics.jsonl")
+    assert all(row["grad_norm"] > 0 for row in on)

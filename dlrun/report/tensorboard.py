@@ -26,8 +26,9 @@ class TensorBoardLog:
             for key, value in row.items():
                 if key.startswith(split + "_") and value is not None:
                     writer.add_scalar(key[len(split) + 1 :], value, step)
-        for key in ("lr", "grad_norm", "batch_loss"):
-            self.run.add_scalar(key, row[key], step)
+        for key in ("lr", "grad_norm", "batch_loss"):  # grad_norm: absent with diagnose=off
+            if key in row:
+                self.run.add_scalar(key, row[key], step)
 
     def text(self, tag: str, markdown: str, step: int = 0) -> None:
         self.run.add_text(tag, markdown, step)

@@ -19,7 +19,7 @@ from torch import nn
 
 from dlrun.data import Dataset
 from dlrun.data.batches import shuffled_batches
-from dlrun.train.accel import autocast, grad_scaler
+from dlrun.train.accel import autocast, compile_for_training, eval_batch_size, grad_scaler
 from dlrun.train.checkpoint import restore_rng, rng_state, save_atomic
 from dlrun.train.early_stopping import EarlyStopping
 from dlrun.train.evaluate import evaluate
@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from dlrun.train.distributed import World
 
 SPLITS = ("train", "val", "test")
-# the epoch's grad_norm averages every 4th step (every step when clipping needs it): the
-# norm costs several kernel launches, which on small models is a visible share of a step
-NORM_EVERY = 4
+# the epoch's grad_norm averages every 16th step (every step when clipping needs it): the
+# norm costs several kernel launches, ~20 us on a CPU, a visible share of a small model's step
+NORM_EVERY = 16
 
 
 def _sync(device: torch.device) -> None:
@@ -55,6 +55,7 @@ def fit(
     augment: Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple] | None = None,
     early_stopping: EarlyStopping | None = None,
     world: World | None = None,
+    grad_norms: bool = True,
 ) -> Iterator[dict]:
     """Train for `trainer.epochs` epochs, yielding one row of metrics per epoch.
 
@@ -66,11 +67,14 @@ def fit(
     early and restores its best weights when the loop ends. With a `world` of several
     processes (see `distributed`) this rank trains on its rows of every global batch
     through DDP, metrics are reduced over ranks, and a signal stops at an epoch's end.
+    `grad_norms=False` (diagnosis off) leaves `grad_norm` out of the rows unless clipping
+    computes it anyway.
     """
     device = data.x_train.device
     criterion = loss if loss is not None else loss_fn(data.task)  # the `loss` group's choice
     params = [p for p in model.parameters() if p.requires_grad]
     net = model if world is None else world.wrap(model)  # DDP: gradients averaged over ranks
+    net = compile_for_training(net, trainer, device)  # evaluation below uses `model`, eager
     evaluate_split = evaluate if world is None else world.evaluate
     generator = torch.Generator(device=device).manual_seed(trainer.seed)
     start_epoch, best_val, best_epoch = 0, math.inf, 0
@@ -110,6 +114,8 @@ def fit(
     clip, clip_by_value = trainer.grad_clip, trainer.grad_clip_mode == "value"
     drop_last = trainer.compile if trainer.drop_last is None else trainer.drop_last
     batch_size = trainer.batch_size
+    eval_chunk = eval_batch_size(trainer, device)
+    norm_every = 1 if clip is not None else NORM_EVERY if grad_norms else 0  # 0: never
 
     for epoch in range(start_epoch + 1, trainer.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
@@ -135,7 +141,7 @@ def fit(
             scaler.scale(objective).backward()
             scaler.unscale_(optimizer)
             # global gradient norm (a device tensor): every step when clipping, else sampled
-            if clip is not None or steps % NORM_EVERY == 0:
+            if norm_every and steps % norm_every == 0:
                 norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
                 norm_sum += norm
                 norms += 1
@@ -160,18 +166,20 @@ def fit(
 
         # evaluate every split; the one host sync of the epoch is the .tolist() below
         metrics = {split: evaluate_split(model, *data.split(split), data.task,
-                                         trainer.eval_batch_size, criterion)
+                                         eval_chunk, criterion)
                    for split in SPLITS}
         names = [(split, key) for split in SPLITS for key in metrics[split]]
         values = torch.stack(
-            [metrics[s][k].float() for s, k in names] + [loss_sum / steps, norm_sum / norms]
+            [metrics[s][k].float() for s, k in names] + [loss_sum / steps]
+            + ([norm_sum / norms] if norms else [])
         ).tolist()
         row = {"epoch": epoch}
         row.update({f"{s}_{k}": v for (s, k), v in zip(names, values)})
-        row.update(
-            lr=lr, grad_norm=values[-1], batch_loss=values[-2], steps=steps,
-            step_time_s=train_seconds, epoch_time_s=time.perf_counter() - started,
-        )
+        row.update(lr=lr, batch_loss=values[len(names)])
+        if norms:
+            row["grad_norm"] = values[-1]
+        row.update(steps=steps, step_time_s=train_seconds,
+                   epoch_time_s=time.perf_counter() - started)
 
         # schedule, bookkeeping, then hand the row to the caller before checkpointing
         if sched_interval == "epoch":
