@@ -95,3 +95,10 @@ def test_diagnosis_off_skips_gradient_norms_unless_clipping_needs_them(tmp_path)
     assert all(row["grad_norm"] > 0 for row in clipped)
     on = read_metrics(train(tmp_path / "on", *common) / "metrics.jsonl")
     assert all(row["grad_norm"] > 0 for row in on)
+
+
+def test_evaluation_chunk_follows_the_device_unless_set():
+    trainer = compose().trainer
+    assert accel.eval_batch_size(trainer, CPU) == 512
+    assert accel.eval_batch_size(trainer, torch.device("cuda")) == 8192
+    assert accel.eval_batch_size(compose("trainer.eval_batch_size=100").trainer, CPU) == 100

@@ -1,0 +1,27 @@
+"""scripts/bench.py runs and reports every implementation against the reference loop."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_case_reports_rates_ratios_and_shares(bench, one_thread):
+    result = bench.bench_case("mlp_b100", "cpu", repeats=1, compiled=False, extra=["data.n_train=500"])
+    rates, ratios = result["steps_per_s"], result["ratio_to_reference"]
+    assert {"dlrun", "dlrun-nodiag", "reference", "textbook"} <= rates.keys()
+    assert all(rate > 0 for rate in rates.values())
+    assert ratios["reference"] == 1.0
+    assert ratios["dlrun"] == pytest.approx(rates["dlrun"] / rates["reference"])
+    assert 0 < result["dlrun_eval_share"] < 1
+    assert result["train_examples"] == 500 and result["batch_size"] == 100
