@@ -102,3 +102,11 @@ def test_evaluation_chunk_follows_the_device_unless_set():
     assert accel.eval_batch_size(trainer, CPU) == 512
     assert accel.eval_batch_size(trainer, torch.device("cuda")) == 8192
     assert accel.eval_batch_size(compose("trainer.eval_batch_size=100").trainer, CPU) == 100
+
+
+def test_global_gradient_norm_matches_torch():
+    from dlrun.train.loop import global_norm
+
+    tensors = [torch.randn(40, 100), torch.randn(100), torch.randn(10, 100, dtype=torch.bfloat16)]
+    expected = torch.nn.utils.get_total_norm(tensors)
+    assert global_norm(tensors).item() == pytest.approx(expected.item(), rel=1e-3)
