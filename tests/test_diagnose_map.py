@@ -80,6 +80,22 @@ def test_healthy_run_is_good_even_with_a_large_val_train_ratio(th):
     assert "mismatch cannot be detected" in result["path"][-1]["because"]
 
 
+def test_seq2seq_is_judged_by_whole_targets_not_only_per_token_loss(th):
+    # the README's RNN encoder-decoder on reversal: small per-token losses, but most held-out
+    # sequences wrong (train / val / test exact 0.803 / 0.384 / 0.370)
+    exact = {"train": 0.803, "val": 0.384, "test": 0.370}
+    result = walk(evidence(train=0.05, val=0.3, test=0.3, exact=exact), th)
+    assert result["verdict"] == "overfitting"
+    assert answers(result)["heldout_large"] == "yes"
+    assert "val exact match 0.384" in result["path"][-1]["because"]
+    assert walk(evidence(train=0.05, val=0.3, test=0.3, exact={"train": 1.0, "val": 0.95, "test": 0.96}),
+                th)["verdict"] == "good"
+    # a model that gets most training sequences wrong has a large training error
+    result = walk(evidence(train=0.05, val=0.3, test=0.3, exact={"train": 0.3, "val": 0.1, "test": 0.1}), th)
+    assert answers(result)["train_large"] == "yes"
+    assert "train exact match 0.300" in result["path"][0]["because"]
+
+
 def test_model_bias_when_no_simpler_model_does_better(th):
     refs = [
         {"name": "linear", "params": 2, "train_loss": 0.33, "val_loss": 0.33},

@@ -129,6 +129,16 @@ def test_seq2seq_learns_to_copy_and_reports_exact_match(run_dir):
     assert "=" in summary["samples"]["samples/test"]
 
 
+def test_an_rnn_that_reverses_few_held_out_sequences_is_overfitting(run_dir):
+    # small per-token losses (val under the "large" bar) but val exact match ~0.38
+    train(run_dir, "data=reverse", "data.length=6", "data.n=2000", "model=seq2seq",
+          "model.hidden_size=64", "optim.lr=0.005", "trainer.epochs=20", "trainer.checkpoint=false")
+    diagnosis = json.loads((run_dir / "diagnosis.json").read_text())
+    exact = diagnosis["evidence"]["exact"]
+    assert exact["train"] > 0.7 and exact["val"] < 0.6  # 0.80 and 0.38 at seed 0
+    assert diagnosis["verdict"] == "overfitting"
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

@@ -158,9 +158,11 @@ def _walk(w: _Walk, ev: dict, th) -> dict:
         if target is not None
         else f"{th.large_loss_fraction:g} x trivial {_f(trivial['train'])} = {_f(bar)}"
     )
-    train_large = loss["train"] > bar or simpler_better
+    exact = ev.get("exact")
+    train_large = loss["train"] > bar or simpler_better or _wrong_often(exact, "train", th)
     ref_text = ", ".join(f"{r['name']} reference {_f(r['train_loss'])}" for r in refs)
-    because = f"train {_f(loss['train'])} vs {bar_text}" + (f"; {ref_text}" if ref_text else "")
+    because = (f"train {_f(loss['train'])} vs {bar_text}" + (f"; {ref_text}" if ref_text else "")
+               + _exact_text(exact, "train", th))
     w.decide(
         "train_large",
         "yes" if train_large else "no",
@@ -169,6 +171,7 @@ def _walk(w: _Walk, ev: dict, th) -> dict:
         trivial_loss=trivial["train"],
         large_above=bar,
         references=refs,
+        exact=exact,
     )
 
     if train_large:
@@ -398,6 +401,19 @@ def _symptoms(w: _Walk, ev: dict, th) -> None:
         )
 
 
+def _wrong_often(exact: dict | None, split: str, th) -> bool:
+    """seq2seq: whole targets wrong more often than large_loss_fraction (the trivial
+    predictor gets ~all of them wrong), however small the per-token loss."""
+    return exact is not None and 1 - exact[split] > th.large_loss_fraction
+
+
+def _exact_text(exact: dict | None, split: str, th) -> str:
+    if exact is None:
+        return ""
+    return (f"; {split} exact match {exact[split]:.3f}, so {1 - exact[split]:.3f} of whole "
+            f"targets wrong vs {th.large_loss_fraction:g}")
+
+
 def _heldout(w: _Walk, ev: dict, th, refs: list[dict]) -> dict:
     loss, trivial = ev["loss"], ev["trivial"]
     h = ev["history"]
@@ -411,16 +427,18 @@ def _heldout(w: _Walk, ev: dict, th, refs: list[dict]) -> dict:
         ref_val is not None
         and loss["val"] > ref_val["val_loss"] + th.reference_margin * trivial["val"]
     )
-    val_large = loss["val"] > val_bar or ref_val_better
+    exact = ev.get("exact")
+    val_large = loss["val"] > val_bar or ref_val_better or _wrong_often(exact, "val", th)
     test_bar = th.large_loss_fraction * trivial["test"]
-    test_large = loss["test"] > test_bar
+    test_large = loss["test"] > test_bar or _wrong_often(exact, "test", th)
     shift = ev.get("test_shift")
     val_text = (
         f"val {_f(loss['val'])} vs {th.large_loss_fraction:g} x trivial {_f(trivial['val'])}"
         f" = {_f(val_bar)}"
         + (f", {ref_val['name']} reference val {_f(ref_val['val_loss'])}" if ref_val else "")
+        + _exact_text(exact, "val", th)
     )
-    test_text = f"test {_f(loss['test'])} vs {_f(test_bar)}; " + (
+    test_text = f"test {_f(loss['test'])} vs {_f(test_bar)}{_exact_text(exact, 'test', th)}; " + (
         f"test split shifted ({shift})"
         if shift
         else "test comes from the training distribution (data.test_shift=null): "
@@ -436,13 +454,16 @@ def _heldout(w: _Walk, ev: dict, th, refs: list[dict]) -> dict:
         val_large_above=val_bar,
         test_large_above=test_bar,
         test_shift=shift,
+        exact=exact,
     )
     _overtraining(w, h, th, trivial["val"])
     if not heldout:
         w.find(
             "good",
             f"train {_f(loss['train'])}, val {_f(loss['val'])}, test {_f(loss['test'])}: "
-            "small against the trivial predictor and the references",
+            "small against the trivial predictor and the references"
+            + ("" if exact is None else ", and whole targets are right at least "
+               f"{1 - th.large_loss_fraction:g} of the time"),
             **loss,
         )
         _symptoms(w, ev, th)

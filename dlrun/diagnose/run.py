@@ -79,6 +79,8 @@ def diagnose_run(
     if rows and ev["history"].get("nonfinite_epoch") is None:
         final = next((r for r in rows if r["epoch"] == final_epoch), rows[-1])
         ev["loss"] = {s: final[f"{s}_loss"] for s in ("train", "val", "test")}
+        if "train_exact" in final:  # seq2seq: a small per-token loss can still get sequences wrong
+            ev["exact"] = {s: final[f"{s}_exact"] for s in ("train", "val", "test")}
         # probes stop iterating at probe_budget x the run's time (half of it for the references)
         budget = th.probe_budget * train_seconds if train_seconds else None
         start = time.perf_counter()
