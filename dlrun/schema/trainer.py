@@ -22,7 +22,7 @@ class TrainerConfig:
     precision: str = "32"  # 32 | bf16 | fp16: autocast the forward pass
     compile: bool = False  # torch.compile the model (reduce-overhead / CUDA graphs on CUDA)
     drop_last: bool | None = None  # drop the last partial batch; null: only when compiling
-    channels_last: bool = True  # NHWC memory format for image models on CUDA
+    channels_last: bool = False  # NHWC memory format for image models on CUDA
     tf32: bool = False  # TF32 matmuls and convolutions on CUDA (PyTorch's default: off)
     threads: int | None = None  # torch CPU threads; null: the cores, split among parallel jobs
 

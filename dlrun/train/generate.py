@@ -19,8 +19,9 @@ def greedy_decode(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.T
     """Predicted tokens (N, T): steps whose target is IGNORE keep the given input after them;
     at every other step the model's argmax becomes the next input (not the true token).
 
-    Inputs still to be generated start as token 0, so no model can read the answer; a
-    model that looks ahead (not causal) would see those blanks and fail here.
+    Each step feeds only the inputs up to that step (a causal model reads no further), so
+    no model can read the answer; a model that looks ahead (not causal) finds nothing there
+    and fails here.
     """
     target = y != IGNORE
     to_generate = torch.zeros_like(target)
@@ -31,7 +32,8 @@ def greedy_decode(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.T
     # host read (once per call, not per step)
     first = int(target.any(dim=0).int().argmax()) if target.any() else x.shape[1]
     for t in range(first, x.shape[1]):
-        step = model(tokens)[:, t].argmax(dim=-1)
+        # a causal model's output at t reads inputs up to t only: the rest need not be fed
+        step = model(tokens[:, : t + 1])[:, t].argmax(dim=-1)
         predicted[:, t] = step
         if t + 1 < x.shape[1]:
             tokens[:, t + 1] = torch.where(target[:, t], step, x[:, t + 1])
