@@ -105,6 +105,28 @@ def test_greedy_decoding_scores_a_causal_solution_and_catches_a_peeking_one():
     assert torch.equal(decoded[:, 5:], y[:, 5:])
 
 
+class Stateless(nn.Module):
+    """The same model without `start`/`advance`: greedy decoding calls it on each prefix."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)
+
+
+@pytest.mark.parametrize("model", ["model=seq2seq model.cell=lstm model.num_layers=2",
+                                   "model=gru model.num_layers=2"])
+def test_stepwise_decoding_of_rnns_matches_decoding_each_prefix(model):
+    data = reverse(seed=0, n=300, length=5, symbols=10, **SPLIT)
+    torch.manual_seed(0)
+    rnn = build_model(compose("data=reverse", *model.split()).model, data).eval()
+    x, y = data.x_test, data.y_test
+    assert hasattr(rnn, "advance")
+    assert torch.equal(greedy_decode(rnn, x, y), greedy_decode(Stateless(rnn), x, y))
+
+
 # --- training end to end -------------------------------------------------------------------
 
 

@@ -71,3 +71,14 @@ class Recurrent(nn.Module):
         directions = 2 if self.rnn.bidirectional else 1
         last = hidden[-directions:].transpose(0, 1).flatten(1)  # the top layer, all directions
         return self.head(self.dropout(last))
+
+    # greedy decoding of per-step token data, one step at a time (dlrun.train.generate)
+    def start(self, prefix):
+        """Read the prefix; the last step's scores and the state."""
+        steps, state = self.rnn(self.inputs(prefix))
+        return self.head(self.dropout(steps[:, -1:])), state
+
+    def advance(self, tokens, state):
+        """(N, 1) next tokens from `state`: their (N, 1, classes) scores and the new state."""
+        steps, state = self.rnn(self.inputs(tokens), state)
+        return self.head(self.dropout(steps)), state

@@ -59,3 +59,16 @@ class Seq2Seq(nn.Module):
         scores = self.head(self.dropout(steps))
         blank = scores.new_zeros(len(x), self.source_length, scores.shape[-1])
         return torch.cat([blank, scores], dim=1)
+
+    # greedy decoding, one step at a time (dlrun.train.generate): the source is encoded once
+    def start(self, prefix):
+        """Encode the source, read the target prefix; the last step's scores and the state."""
+        embedded = self.embed(prefix)
+        _, state = self.encoder(embedded[:, : self.source_length])
+        steps, state = self.decoder(embedded[:, self.source_length :], state)
+        return self.head(self.dropout(steps[:, -1:])), state
+
+    def advance(self, tokens, state):
+        """(N, 1) next tokens from `state`: their (N, 1, classes) scores and the new state."""
+        steps, state = self.decoder(self.embed(tokens), state)
+        return self.head(self.dropout(steps)), state

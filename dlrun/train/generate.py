@@ -31,12 +31,20 @@ def greedy_decode(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.T
     # steps before the first target need no model call; finding it is this function's one
     # host read (once per call, not per step)
     first = int(target.any(dim=0).int().argmax()) if target.any() else x.shape[1]
+    # models with `start`/`advance` (the RNNs) carry their state from step to step; others
+    # are called on the prefix up to each step (a causal model reads no further)
+    incremental = hasattr(model, "advance")
+    if incremental and first < x.shape[1]:
+        scores, state = model.start(tokens[:, : first + 1])
     for t in range(first, x.shape[1]):
-        # a causal model's output at t reads inputs up to t only: the rest need not be fed
-        step = model(tokens[:, : t + 1])[:, t].argmax(dim=-1)
+        if not incremental:
+            scores = model(tokens[:, : t + 1])
+        step = scores[:, -1].argmax(dim=-1)
         predicted[:, t] = step
         if t + 1 < x.shape[1]:
             tokens[:, t + 1] = torch.where(target[:, t], step, x[:, t + 1])
+            if incremental:
+                scores, state = model.advance(tokens[:, t + 1 : t + 2], state)
     return predicted
 
 
