@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from dlrun import cli
 from dlrun.build import build
 from dlrun.data import Dataset
+from dlrun.errors import UserError
 from dlrun.train import fit
 from dlrun.train.accel import configure_backend
 from dlrun.train.device import resolve_device
@@ -290,4 +291,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as error:  # e.g. --device cuda on a machine without one
+        raise SystemExit(f"bench: error: {error}") from None
