@@ -8,6 +8,7 @@ is reported with its ratio to the reference loop:
   dlrun         dlrun.train.fit, its full per-step work, diagnosis signals on
   dlrun-nodiag  the same with diagnose=off (no sampled gradient norms)
   reference     data resident on the device, randperm batches, no host sync until the epoch ends
+  reference+eval  the same, with dlrun's evaluation of every split between epochs (untimed)
   textbook      DataLoader over a TensorDataset, .to(device) per batch, loss.item() every step
   lightning     lightning's Trainer on the same module, when lightning is installed
   *-compiled    with --compile (default on CUDA): dlrun with trainer.compile=true, and the
@@ -43,8 +44,9 @@ from dlrun.build import build
 from dlrun.data import Dataset
 from dlrun.errors import UserError
 from dlrun.train import fit
-from dlrun.train.accel import configure_backend
+from dlrun.train.accel import configure_backend, eval_batch_size
 from dlrun.train.device import resolve_device
+from dlrun.train.evaluate import evaluate
 from dlrun.train.optimizers import build_optimizer
 from dlrun.train.task import loss_fn
 
@@ -115,9 +117,10 @@ def run_dlrun(cfg, data, model, epochs, diagnose=True, compiled=False):
     return steps / seconds, evaluation / wall
 
 
-def run_reference(cfg, data, model, epochs, compiled=False):
+def run_reference(cfg, data, model, epochs, compiled=False, evaluated=False):
     model, optimizer = fresh(model, cfg)
     criterion = loss_fn(data.task)
+    chunk = eval_batch_size(cfg.trainer, data.x_train.device)
     x, y, n, batch = data.x_train, data.y_train, len(data.x_train), cfg.trainer.batch_size
     if compiled:  # static shapes: drop the last partial batch
         model = torch.compile(model, mode="reduce-overhead" if x.is_cuda else None)
@@ -142,6 +145,9 @@ def run_reference(cfg, data, model, epochs, compiled=False):
         if epoch > 0:
             steps += count
             seconds += time.perf_counter() - started
+        if evaluated:  # dlrun's evaluation between epochs, untimed: what the pause alone costs
+            for split in ("train", "val", "test"):
+                evaluate(model, *data.split(split), data.task, chunk, criterion)["loss"].item()
     return steps / seconds
 
 
@@ -231,6 +237,7 @@ def bench_case(name: str, device: str, repeats: int, compiled: bool, extra: list
         "dlrun": lambda: run_dlrun(cfg, data, model, epochs)[0],
         "dlrun-nodiag": lambda: run_dlrun(cfg, data, model, epochs, diagnose=False)[0],
         "reference": lambda: run_reference(cfg, data, model, epochs),
+        "reference+eval": lambda: run_reference(cfg, data, model, epochs, evaluated=True),
         "textbook": lambda: run_textbook(cfg, data, model, epochs),
     }
     if importlib.util.find_spec("lightning") is not None:
@@ -246,6 +253,7 @@ def bench_case(name: str, device: str, repeats: int, compiled: bool, extra: list
     _, eval_share = run_dlrun(cfg, data, model, epochs)
     return {
         "steps_per_s": median,
+        "spread": {key: [min(values), max(values)] for key, values in rates.items()},
         "ratio_to_reference": {k: v / median["reference"] for k, v in median.items()},
         "dlrun_eval_share": eval_share,
         "diagnosis_overhead": 1 - median["dlrun"] / median["dlrun-nodiag"],

@@ -19,7 +19,8 @@ def bench():
 def test_a_case_reports_rates_ratios_and_shares(bench, one_thread):
     result = bench.bench_case("mlp_b100", "cpu", repeats=1, compiled=False, extra=["data.n_train=500"])
     rates, ratios = result["steps_per_s"], result["ratio_to_reference"]
-    assert {"dlrun", "dlrun-nodiag", "reference", "textbook"} <= rates.keys()
+    assert {"dlrun", "dlrun-nodiag", "reference", "reference+eval", "textbook"} <= rates.keys()
+    assert all(low <= rates[key] <= high for key, (low, high) in result["spread"].items())
     assert all(rate > 0 for rate in rates.values())
     assert ratios["reference"] == 1.0
     assert ratios["dlrun"] == pytest.approx(rates["dlrun"] / rates["reference"])
