@@ -5,19 +5,21 @@
 # Writes OUT_DIR/bench.json (all cases, --compile on CUDA), OUT_DIR/options.txt (one option
 # at a time on the 3x32x32 CNN and the batch-100 MLP), OUT_DIR/runs.txt (the default
 # command line's summary.json figures per option) and OUT_DIR/tests.txt (the test suite
-# on this device: trainer.device=auto picks it).
+# on this device: trainer.device=auto picks it). dlrun must be importable by $PYTHON
+# (default python3): an editable install, or PYTHONPATH=<this repository>.
 set -u
 device=${1:?usage: measure.sh cpu|cuda OUT_DIR}
 out=$(realpath -m "${2:?usage: measure.sh cpu|cuda OUT_DIR}")
 repeats=${REPEATS:-5}
+py=${PYTHON:-python3}  # a GPU machine may have python3 alone
 root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"
 cd "$root" || exit 1
 
-python scripts/bench.py --device "$device" --repeats "$repeats" --json > "$out/bench.json"
+"$py" scripts/bench.py --device "$device" --repeats "$repeats" --json > "$out/bench.json"
 
 for option in "" trainer.precision=bf16 trainer.tf32=true trainer.channels_last=true; do
-    python scripts/bench.py --device "$device" --repeats "$repeats" --no-compile \
+    "$py" scripts/bench.py --device "$device" --repeats "$repeats" --no-compile \
         --case cnn_cifar --case mlp_b100 ${option:+--set "$option"} 2>/dev/null |
         sed "s/^/[${option:-defaults}] /"
 done > "$out/options.txt"
@@ -27,9 +29,9 @@ trap 'rm -rf "$work"' EXIT
 for overrides in "" trainer.precision=bf16 trainer.precision=fp16 trainer.compile=true \
         trainer.deterministic=true "model=cnn data=mnist1d" "model=cnn data=mnist1d trainer.compile=true"; do
     # shellcheck disable=SC2086  # the overrides are separate words
-    (cd "$work" && python -m dlrun trainer.progress=off "trainer.device=$device" \
+    (cd "$work" && "$py" -m dlrun trainer.progress=off "trainer.device=$device" \
         "hydra.run.dir=$work/run" $overrides > /dev/null 2>&1)
-    python - "$work/run/summary.json" "${overrides:-defaults}" <<'PY'
+    "$py" - "$work/run/summary.json" "${overrides:-defaults}" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 metric = next(k for k in ("test_acc", "test_mae") if k in s["final"])
@@ -40,5 +42,5 @@ PY
     rm -rf "$work/run"
 done > "$out/runs.txt" 2>&1
 
-python -m pytest -p no:cacheprovider > "$out/tests.txt" 2>&1
+"$py" -m pytest -p no:cacheprovider > "$out/tests.txt" 2>&1
 echo "measure.sh: results in $out"
