@@ -24,15 +24,13 @@ def greedy_decode(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.T
     and fails here.
     """
     target = y != IGNORE
-    to_generate = torch.zeros_like(target)
-    to_generate[:, 1:] = target[:, :-1]
-    tokens = x.masked_fill(to_generate, 0)
+    tokens = x.clone()  # each step's input is written (prediction or given) before it is read
     predicted = torch.full_like(y, IGNORE)
     # steps before the first target need no model call; finding it is this function's one
     # host read (once per call, not per step)
     first = int(target.any(dim=0).int().argmax()) if target.any() else x.shape[1]
     # models with `start`/`advance` (the RNNs) carry their state from step to step; others
-    # are called on the prefix up to each step (a causal model reads no further)
+    # are called on the prefix up to each step
     incremental = hasattr(model, "advance")
     if incremental and first < x.shape[1]:
         scores, state = model.start(tokens[:, : first + 1])
