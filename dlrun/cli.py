@@ -24,17 +24,9 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from dlrun.config import check_resume_dir
 from dlrun.errors import RunFailed, UserError, find_cause
+from dlrun.paths import config_dir
 from dlrun.schema import register_schemas
 from dlrun.sweep.job import JobFailed, run_sweep_job
-
-
-def _config_dir() -> str:
-    """The shipped configs: inside the package when installed, top-level `conf/` when editable."""
-    package = Path(__file__).resolve().parent
-    for candidate in (package / "conf", package.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return str(candidate)
-    raise RuntimeError(f"dlrun's configs are missing: looked in {package / 'conf'}")
 
 
 def _run_dir(resume: str | None, fresh: str) -> str:
@@ -71,7 +63,7 @@ OmegaConf.register_new_resolver("dlrun_run_dir", _run_dir, replace=True)
 OmegaConf.register_new_resolver("dlrun_hydra_subdir", _hydra_subdir, replace=True)
 
 
-@hydra.main(version_base="1.3", config_path=_config_dir(), config_name="config")
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
 def run(cfg: DictConfig) -> float:
     """One job: build, train, diagnose, report. Returns the final validation loss for sweepers."""
     from dlrun.runner import run_job  # imports torch
@@ -117,7 +109,7 @@ def with_resumed_overrides(argv: list[str]) -> list[str]:
 
 
 def _options(group: str) -> list[str]:
-    return sorted(p.stem for p in Path(_config_dir(), group).glob("*.yaml"))
+    return sorted(p.stem for p in Path(config_dir(), group).glob("*.yaml"))
 
 
 def _did_you_mean(error: BaseException) -> str:
@@ -175,10 +167,10 @@ def print_help(overrides: list[str]) -> None:
     whole config store once per option (seconds). The groups are the config folders."""
     from hydra import compose, initialize_config_dir
 
-    with initialize_config_dir(config_dir=_config_dir(), version_base="1.3"):
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
     text = cfg.hydra.help
-    groups = sorted(p.name for p in Path(_config_dir()).iterdir() if p.is_dir() and p.name != "hydra")
+    groups = sorted(p.name for p in Path(config_dir()).iterdir() if p.is_dir() and p.name != "hydra")
     with open_dict(cfg):
         del cfg["hydra"]
     print(text.header)

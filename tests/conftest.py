@@ -10,9 +10,10 @@ import pytest
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 
-from dlrun import cli  # registers the schemas and resolvers
+from dlrun import cli  # noqa: F401  registers the schemas and resolvers
+from dlrun.paths import config_dir
 
-CONFIG_DIR = cli._config_dir()
+CONFIG_DIR = config_dir()
 REPO = Path(__file__).resolve().parents[1]
 # quiet, quick defaults for every in-process run
 FAST = ["trainer.progress=off", "trainer.epochs=2"]

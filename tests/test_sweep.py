@@ -23,6 +23,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 
 from dlrun import cli
+from dlrun.paths import config_dir
 from dlrun.sweep.summary import SUMMARY_JSON, SUMMARY_MD
 from dlrun.sweep.summary import main as summary_main
 
@@ -237,7 +238,7 @@ def test_every_job_of_a_study_composes_and_validates(study):
 
     from dlrun.config import validate
 
-    with initialize_config_dir(config_dir=cli._config_dir(), version_base="1.3"):
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         params = compose("config", [f"experiment={study}"], return_hydra_config=True)
         params = params.hydra.sweeper.params
         assert params, f"{study} sweeps nothing"
@@ -254,7 +255,7 @@ def test_search_presets_compose(search):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install -e '.[sweep]'")
     from hydra import compose, initialize_config_dir
 
-    with initialize_config_dir(config_dir=cli._config_dir(), version_base="1.3"):
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose("config", [f"hparams_search={search}"], return_hydra_config=True)
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "minimize"

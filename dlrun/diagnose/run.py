@@ -16,7 +16,6 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-import dlrun
 from dlrun.diagnose import hessian, probes
 from dlrun.diagnose.history import analyze_history
 from dlrun.diagnose.map import walk
@@ -24,6 +23,7 @@ from dlrun.diagnose.references import fit_references, tiny_subset, trivial_losse
 from dlrun.diagnose.remedies import GROUPS, Context, remedies
 from dlrun.models import build_model
 from dlrun.models.build import model_name
+from dlrun.paths import config_dir
 from dlrun.train.losses import IGNORE
 from dlrun.train.optimizers import build_optimizer
 
@@ -213,13 +213,6 @@ def _optimizer(cfg: DictConfig, device: torch.device):
     return lambda params: build_optimizer(instantiate(cfg.optim), params, device)
 
 
-def _config_dir() -> Path:
-    package = Path(dlrun.__file__).resolve().parent
-    return next(
-        (p for p in (package / "conf", package.parent / "conf") if p.is_dir()), package / "conf"
-    )
-
-
 def _keys(node, prefix: str = "") -> set[str]:
     keys = set()
     for key in node:
@@ -235,7 +228,7 @@ def run_context(
     cfg: DictConfig, overrides: list[str], *, input_rank: int, test_shift: str | None
 ) -> Context:
     """What the remedies need from the config: current values, existing keys and options."""
-    conf = _config_dir()
+    conf = Path(config_dir())
     reg = OmegaConf.select(cfg, "reg", default=None)
 
     def get(key, default=None):
