@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import compose, train
 
-from dlrun.report.files import read_metrics
+from dlrun.report.files import best_row, read_metrics
 from dlrun.runner import run_job
 
 PAIRS = [("linear", "digits"), ("mlp", "digits"), ("cnn", "digits"),
@@ -80,6 +80,14 @@ def test_non_finite_loss_fails_cleanly_and_keeps_finite_checkpoint(run_dir):
     assert summary["status"] == "failed"
     last = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
     assert all(torch.isfinite(t).all() for t in last["model"].values())
+
+
+def test_the_best_epoch_is_the_lowest_finite_validation_loss():
+    """One rule for summary.json, whether the run finished or a sweep recorded its failure."""
+    rows = [{"epoch": 1, "val_loss": 0.5}, {"epoch": 2, "val_loss": 0.3},
+            {"epoch": 3, "val_loss": None}, {"epoch": 4, "val_loss": float("nan"), "non_finite": True}]
+    assert best_row(rows)["epoch"] == 2
+    assert best_row(rows[2:]) == {} and best_row([]) == {}
 
 
 def test_out_of_memory_is_one_line_suggesting_a_smaller_batch(run_dir, monkeypatch):

@@ -43,6 +43,13 @@ def read_metrics(path: Path) -> list[dict]:
     return rows
 
 
+def best_row(rows: list[dict]) -> dict:
+    """The epoch with the lowest validation loss among those whose losses were finite (a
+    non-finite loss is flagged in memory and written as null), or {} when there is none."""
+    finite = [r for r in rows if not r.get("non_finite") and r.get("val_loss") is not None]
+    return min(finite, key=lambda r: r["val_loss"], default={})
+
+
 class MetricsLog:
     """metrics.jsonl: one JSON object per epoch, flushed as soon as it is written."""
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 import dlrun
+from dlrun.report.files import best_row
 
 TIMING = ("step_time_s", "epoch_time_s")  # kept out of metrics.jsonl, which is bitwise reproducible
 
@@ -44,15 +45,13 @@ def summarize(rows: list[dict], timed: list[dict], run_dir: Path, params: int,
               device: torch.device, wall: float) -> dict:
     """Final and best rows of all epochs; speed of the epochs this process ran (`timed`)."""
     final = rows[-1] if rows else {}
-    finite = [r for r in rows if not r.get("non_finite")]
-    best = min(finite, key=lambda r: r["val_loss"]) if finite else {}
     steps = sum(r["steps"] for r in timed)
     step_time = sum(r["step_time_s"] for r in timed)
     return {
         "status": "ok",
         "run_dir": str(run_dir),
         "final": final,
-        "best": best,
+        "best": best_row(rows),
         "epochs": len(rows),
         "steps": steps,
         "params": params,

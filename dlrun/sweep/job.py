@@ -25,7 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from dlrun.errors import RunFailed, UserError, find_cause
-from dlrun.report.files import read_metrics, write_json
+from dlrun.report.files import best_row, read_metrics, write_json
 
 
 class JobFailed(RuntimeError):
@@ -58,15 +58,10 @@ def record_failure(
             summary = {}
     if summary.get("status") != "failed":  # a summary from an earlier, finished attempt is stale
         rows = read_metrics(run_dir / "metrics.jsonl")
-        best = min(
-            (r for r in rows if r.get("val_loss") is not None),
-            key=lambda r: r["val_loss"],
-            default={},
-        )
         summary = {
             "run_dir": str(run_dir),
             "final": rows[-1] if rows else {},
-            "best": best,
+            "best": best_row(rows),
             "epochs": len(rows),
             "wall_time_s": wall_time_s,
         }
