@@ -16,11 +16,12 @@ from omegaconf import DictConfig
 from torch import nn
 
 from dlrun.data import Dataset
+from dlrun.data.batches import steps_per_epoch
 from dlrun.models import build_model, user_errors_unwrapped
-from dlrun.train.accel import prepare_model
+from dlrun.train.accel import drops_last, prepare_model
 from dlrun.train.optimizers import build_optimizer
 from dlrun.train.regularize import penalty_from_config
-from dlrun.train.schedules import build_scheduler, steps_per_epoch
+from dlrun.train.schedules import build_scheduler
 
 
 def load_data(cfg: DictConfig, device: torch.device) -> Dataset:
@@ -36,7 +37,8 @@ def build(cfg: DictConfig, device: torch.device, data: Dataset | None = None):
     optimizer = build_optimizer(instantiate(cfg.optim), model.parameters(), device)
     scheduler, interval = build_scheduler(
         cfg.sched, optimizer, epochs=cfg.trainer.epochs,
-        steps_per_epoch=steps_per_epoch(len(data.x_train), cfg.trainer.batch_size),
+        steps_per_epoch=steps_per_epoch(len(data.x_train), cfg.trainer.batch_size,
+                                        drops_last(cfg.trainer)),
     )
     return data, model, optimizer, scheduler, interval
 

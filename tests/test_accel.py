@@ -53,6 +53,20 @@ def test_drop_last_keeps_every_batch_the_same_shape():
     assert sizes == [10] * 10 + [3]
 
 
+@pytest.mark.parametrize("gather_bytes", [1, 8 * 30, 2**30])  # a batch, 3 batches, all at once
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_batches_gathered_in_blocks_are_the_permutations_batches(monkeypatch, gather_bytes, drop_last):
+    """However many batches one gather copies, the batches are those of one randperm, in order."""
+    monkeypatch.setattr("dlrun.data.batches.GATHER_BYTES", gather_bytes)
+    x, y = torch.arange(103.0).unsqueeze(1), torch.arange(103)  # 8 bytes a row
+    order = torch.randperm(103, generator=torch.Generator().manual_seed(0))
+    batches = list(shuffled_batches(x, y, 10, torch.Generator().manual_seed(0), drop_last))
+    assert len(batches) == (10 if drop_last else 11)
+    for i, (xb, yb) in enumerate(batches):
+        expected = order[10 * i : 10 * i + 10]
+        assert torch.equal(yb, expected) and torch.equal(xb.squeeze(1), expected.float())
+
+
 def test_compiled_and_eager_training_give_the_same_losses(tmp_path):
     common = ["data=sine", "data.n=300", "model.hidden=[16]", "trainer.epochs=2",
               "trainer.drop_last=true", "diagnose=off"]
@@ -94,7 +108,15 @@ def test_diagnosis_off_skips_gradient_norms_unless_clipping_needs_them(tmp_path)
                            / "metrics.jsonl")
     assert all(row["grad_norm"] > 0 for row in clipped)
     on = read_metrics(train(tmp_path / "on", *common) / "metrics.jsonl")
-    assert all(row["grad_norm"] > 0 for row in on)
+    assert on[0]["grad_norm"] > 0
+
+
+@pytest.mark.parametrize("batch", ["64", "null"])  # 4 steps an epoch; 1 (full batch)
+def test_gradient_norms_are_sampled_every_16_steps_and_at_least_every_4_epochs(tmp_path, batch):
+    rows = read_metrics(train(tmp_path, "data.n_train=200", f"trainer.batch_size={batch}",
+                              "trainer.epochs=9") / "metrics.jsonl")
+    assert [row["epoch"] for row in rows if "grad_norm" in row] == [1, 5, 9]
+    assert all(row["grad_norm"] > 0 for row in rows if "grad_norm" in row)
 
 
 def test_evaluation_chunk_follows_the_device_unless_set():

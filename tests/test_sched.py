@@ -7,9 +7,10 @@ import torch
 from conftest import compose, train
 
 from dlrun.config import validate
+from dlrun.data.batches import shuffled_batches, steps_per_epoch
 from dlrun.errors import UserError
 from dlrun.report.files import read_metrics
-from dlrun.train.schedules import build_scheduler, steps_per_epoch
+from dlrun.train.schedules import build_scheduler
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -165,6 +166,10 @@ def test_steps_per_epoch_matches_the_batches():
     assert steps_per_epoch(300, 64) == 5
     assert steps_per_epoch(300, None) == 1
     assert steps_per_epoch(300, 1000) == 1
+    x, y, generator = torch.zeros(300, 1), torch.zeros(300), torch.Generator()
+    for drop_last in (False, True):
+        drawn = len(list(shuffled_batches(x, y, 64, generator, drop_last)))
+        assert steps_per_epoch(300, 64, drop_last) == drawn == (4 if drop_last else 5)
 
 
 def test_plateau_per_step_is_a_user_error():

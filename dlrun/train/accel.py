@@ -82,6 +82,12 @@ def prepare_model(model: nn.Module, trainer, device: torch.device, image_inputs:
     return model
 
 
+def drops_last(trainer) -> bool:
+    """trainer.drop_last, or by default only when compiling: static shapes are what compiled
+    code and CUDA graphs want, while eager training should see every example each epoch."""
+    return trainer.compile if trainer.drop_last is None else trainer.drop_last
+
+
 def compile_for_training(net: nn.Module, trainer, device: torch.device) -> nn.Module:
     """The training forward under torch.compile when asked (CUDA graphs on CUDA), sharing `net`'s
     parameters. Only training steps call it, always at one batch shape: evaluation's

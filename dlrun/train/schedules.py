@@ -8,8 +8,6 @@ trainer.epochs x steps per epoch for `interval: step`).
 
 from __future__ import annotations
 
-import math
-
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -18,13 +16,6 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, ReduceLROnPlat
 from dlrun.errors import UserError
 
 RUN_LENGTH_KEYS = ("total_steps", "T_max")
-
-
-def steps_per_epoch(n_train: int, batch_size: int | None) -> int:
-    """How many optimizer steps one epoch takes (as `shuffled_batches` draws them)."""
-    if batch_size is None or batch_size >= n_train:
-        return 1
-    return math.ceil(n_train / batch_size)
 
 
 def build_scheduler(
