@@ -2,8 +2,8 @@
 
 For each case (model, data, batch size) every implementation trains the same model
 (same initialization), with the same optimizer, on the same data, for the same number of
-steps; repeats are interleaved, the first epoch of each is a warm-up, and the median rate
-is reported with its ratio to the reference loop:
+steps; repeats are interleaved in a shuffled order, the first epoch of each is a warm-up, and
+the median rate is reported with the median of each repeat's ratio to the reference loop:
 
   dlrun         dlrun.train.fit, its full per-step work, diagnosis signals on
   dlrun-nodiag  the same with diagnose=off (no sampled gradient norms)
@@ -31,6 +31,7 @@ import argparse
 import copy
 import importlib.util
 import json
+import random
 import statistics
 import time
 
@@ -39,10 +40,11 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader, TensorDataset
 
-from dlrun import cli
 from dlrun.build import build
 from dlrun.data import Dataset
 from dlrun.errors import UserError
+from dlrun.paths import config_dir
+from dlrun.schema import register_schemas
 from dlrun.train import fit
 from dlrun.train.accel import configure_backend, eval_batch_size
 from dlrun.train.device import resolve_device
@@ -61,7 +63,8 @@ CASES = {
 
 
 def composed(overrides: list[str], device: str):
-    with initialize_config_dir(config_dir=cli._config_dir(), version_base="1.3"):
+    register_schemas()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         return compose("config", overrides=[*overrides, f"trainer.device={device}",
                                             "trainer.progress=off", "trainer.checkpoint=false"])
 
@@ -227,6 +230,12 @@ def run_lightning(cfg, data, model, epochs):
     return len(loader) * epochs / sum(timer.times[1:])
 
 
+def paired_ratio(rates: list[float], bases: list[float]) -> float:
+    """The median of each repeat's ratio to the base measured in the same repeat: a drift of
+    the machine's speed between repeats cancels instead of widening the spread."""
+    return statistics.median(rate / base for rate, base in zip(rates, bases))
+
+
 def bench_case(name: str, device: str, repeats: int, compiled: bool, extra: list[str]) -> dict:
     overrides, shape, epochs = CASES[name]
     cfg = composed([*overrides, *extra], device)
@@ -246,17 +255,19 @@ def bench_case(name: str, device: str, repeats: int, compiled: bool, extra: list
         implementations["dlrun-compiled"] = lambda: run_dlrun(cfg, data, model, epochs, compiled=True)[0]
         implementations["reference-compiled"] = lambda: run_reference(cfg, data, model, epochs, compiled=True)
     rates = {key: [] for key in implementations}
-    for _ in range(repeats):  # interleaved, so drifts in machine load hit every implementation
-        for key, run in implementations.items():
-            rates[key].append(run())
+    order = random.Random(0)
+    for _ in range(repeats):  # interleaved in a fresh order, so drifts in load hit every loop
+        for key in order.sample(list(implementations), len(implementations)):
+            rates[key].append(implementations[key]())
     median = {key: statistics.median(values) for key, values in rates.items()}
+    ratio = {key: paired_ratio(values, rates["reference"]) for key, values in rates.items()}
     _, eval_share = run_dlrun(cfg, data, model, epochs)
     return {
         "steps_per_s": median,
         "spread": {key: [min(values), max(values)] for key, values in rates.items()},
-        "ratio_to_reference": {k: v / median["reference"] for k, v in median.items()},
+        "ratio_to_reference": ratio,
         "dlrun_eval_share": eval_share,
-        "diagnosis_overhead": 1 - median["dlrun"] / median["dlrun-nodiag"],
+        "diagnosis_overhead": 1 - paired_ratio(rates["dlrun"], rates["dlrun-nodiag"]),
         "batch_size": cfg.trainer.batch_size,
         "threads": torch.get_num_threads(),
         "train_examples": len(data.x_train),

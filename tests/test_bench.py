@@ -26,3 +26,9 @@ def test_a_case_reports_rates_ratios_and_shares(bench, one_thread):
     assert ratios["dlrun"] == pytest.approx(rates["dlrun"] / rates["reference"])
     assert 0 < result["dlrun_eval_share"] < 1
     assert result["train_examples"] == 500 and result["batch_size"] == 100
+
+
+def test_ratios_pair_each_repeat_with_its_own_reference(bench):
+    """A machine twice as fast in the second repeat leaves the ratio at 2, not 3 or 1."""
+    assert bench.paired_ratio([2.0, 10.0, 3.0], [1.0, 10.0, 1.0]) == 2.0
+    assert bench.paired_ratio([200.0, 400.0], [100.0, 200.0]) == 2.0
