@@ -117,14 +117,24 @@ class Stateless(nn.Module):
 
 
 @pytest.mark.parametrize("model", ["model=seq2seq model.cell=lstm model.num_layers=2",
-                                   "model=gru model.num_layers=2"])
-def test_stepwise_decoding_of_rnns_matches_decoding_each_prefix(model):
+                                   "model=gru model.num_layers=2",
+                                   "model=transformer model.positional=sinusoidal",
+                                   "model=transformer model.positional=learned model.layers=3"])
+def test_stepwise_decoding_matches_decoding_each_prefix(model):
+    """RNNs carry their state and the transformer its keys and values from step to step;
+    what they decode is what calling the whole model on each prefix decodes."""
     data = reverse(seed=0, n=300, length=5, symbols=10, **SPLIT)
     torch.manual_seed(0)
-    rnn = build_model(compose("data=reverse", *model.split()).model, data).eval()
+    net = build_model(compose("data=reverse", *model.split()).model, data).eval()
     x, y = data.x_test, data.y_test
-    assert hasattr(rnn, "advance")
-    assert torch.equal(greedy_decode(rnn, x, y), greedy_decode(Stateless(rnn), x, y))
+    assert net.incremental
+    with torch.inference_mode():
+        prefix = x[:, :7]  # the source, "=" and one target step
+        scores, state = net.start(prefix[:, :6])
+        assert torch.allclose(scores[:, -1], net(prefix[:, :6])[:, -1], atol=1e-5)
+        scores, state = net.advance(prefix[:, 6:7], state)
+        assert torch.allclose(scores[:, -1], net(prefix)[:, -1], atol=1e-5)
+    assert torch.equal(greedy_decode(net, x, y), greedy_decode(Stateless(net), x, y))
 
 
 # --- training end to end -------------------------------------------------------------------

@@ -45,6 +45,7 @@ class Recurrent(nn.Module):
         _, features = sequence_shape(input_shape, cell)
         self.per_step, self.readout = per_step, readout
         self.causal = not bidirectional  # step t's output depends on steps <= t only
+        self.incremental = self.causal  # greedy decoding may carry the state (start/advance)
         if vocab_size:
             self.inputs, features = nn.Embedding(vocab_size, hidden_size), hidden_size
         else:

@@ -19,6 +19,7 @@ from dlrun.models.recurrent import CELLS
 class Seq2Seq(nn.Module):
     outputs = "logits"
     causal = True  # a target step sees the whole source and the target before it
+    incremental = True  # greedy decoding carries the decoder's state (start/advance)
 
     def __init__(
         self,

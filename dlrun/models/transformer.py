@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dlrun.errors import UserError
@@ -32,8 +33,8 @@ class SinusoidalPositions(nn.Module):
         table[:, 1::2] = torch.cos(position * frequency)[:, : d_model // 2]
         self.register_buffer("table", table, persistent=False)
 
-    def forward(self, x):
-        return x + self.table[: x.shape[1]]
+    def forward(self, x, offset: int = 0):
+        return x + self.table[offset : offset + x.shape[1]]
 
 
 class LearnedPositions(nn.Module):
@@ -43,14 +44,22 @@ class LearnedPositions(nn.Module):
         super().__init__()
         self.table = nn.Parameter(torch.randn(steps, d_model) * 0.02)
 
-    def forward(self, x):
-        return x + self.table[: x.shape[1]]
+    def forward(self, x, offset: int = 0):
+        return x + self.table[offset : offset + x.shape[1]]
+
+
+class NoPositions(nn.Module):
+    def __init__(self, steps: int, d_model: int):
+        super().__init__()
+
+    def forward(self, x, offset: int = 0):
+        return x
 
 
 POSITIONAL = {
     "sinusoidal": SinusoidalPositions,
     "learned": LearnedPositions,
-    "none": lambda steps, d_model: nn.Identity(),
+    "none": NoPositions,
 }
 
 
@@ -119,3 +128,40 @@ class Transformer(nn.Module):
         if self.per_step:
             return self.head(h)
         return self.head(h[:, -1] if self.readout == "last" else h.mean(dim=1))
+
+    # greedy decoding one step at a time (dlrun.train.generate), for a causal per-step model:
+    # each block's keys and values of earlier steps are kept, so a step costs one position's
+    # work instead of the whole prefix's. Inference only: the blocks' dropout is left out.
+    @property
+    def incremental(self) -> bool:
+        return self.causal and self.per_step
+
+    def start(self, prefix):
+        """Read the prefix; the last step's scores and the cache (each block's keys, values)."""
+        return self._blocks(self.position(self.embed(self.sequence(prefix))), [])
+
+    def advance(self, tokens, cache):
+        """(N, 1) next tokens: their (N, 1, classes) scores and the cache grown by one step."""
+        offset = cache[0][0].shape[2]
+        return self._blocks(self.position(self.embed(self.sequence(tokens)), offset), cache)
+
+    def _blocks(self, h, cache):
+        """Each pre-norm block as TransformerEncoderLayer computes it, attending from `h`'s
+        steps to the cached steps and to `h`'s own (causally)."""
+        grown = []
+        for i, block in enumerate(self.encoder.layers):
+            attention = block.self_attn
+            heads = attention.num_heads
+            q, k, v = (
+                t.unflatten(-1, (heads, -1)).transpose(1, 2)  # (N, heads, steps, d_head)
+                for t in F.linear(block.norm1(h), attention.in_proj_weight,
+                                  attention.in_proj_bias).chunk(3, dim=-1)
+            )
+            if cache:
+                k, v = torch.cat([cache[i][0], k], dim=2), torch.cat([cache[i][1], v], dim=2)
+            # one new step sees every cached one; a prefix read at once is masked causally
+            mixed = F.scaled_dot_product_attention(q, k, v, is_causal=q.shape[2] > 1)
+            h = h + attention.out_proj(mixed.transpose(1, 2).flatten(2))
+            h = h + block.linear2(block.activation(block.linear1(block.norm2(h))))
+            grown.append((k, v))
+        return self.head(self.encoder.norm(h[:, -1:])), grown

@@ -29,9 +29,9 @@ def greedy_decode(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.T
     # steps before the first target need no model call; finding it is this function's one
     # host read (once per call, not per step)
     first = int(target.any(dim=0).int().argmax()) if target.any() else x.shape[1]
-    # models with `start`/`advance` (the RNNs) carry their state from step to step; others
-    # are called on the prefix up to each step
-    incremental = hasattr(model, "advance")
+    # `incremental` models (the RNNs, the causal transformer) carry a state from step to step
+    # through `start`/`advance`; others are called on the prefix up to each step
+    incremental = getattr(model, "incremental", False)
     if incremental and first < x.shape[1]:
         scores, state = model.start(tokens[:, : first + 1])
     for t in range(first, x.shape[1]):
