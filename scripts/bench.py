@@ -123,7 +123,7 @@ def run_dlrun(cfg, data, model, epochs, diagnose=True, compiled=False):
 def run_reference(cfg, data, model, epochs, compiled=False, evaluated=False):
     model, optimizer = fresh(model, cfg)
     criterion = loss_fn(data.task)
-    chunk = eval_batch_size(cfg.trainer, data.x_train.device)
+    chunk = eval_batch_size(cfg.trainer, data.x_train.device, model, data.x_train)
     x, y, n, batch = data.x_train, data.y_train, len(data.x_train), cfg.trainer.batch_size
     if compiled:  # static shapes: drop the last partial batch
         model = torch.compile(model, mode="reduce-overhead" if x.is_cuda else None)

@@ -119,11 +119,24 @@ def test_gradient_norms_are_sampled_every_16_steps_and_at_least_every_4_epochs(t
     assert all(row["grad_norm"] > 0 for row in rows if "grad_norm" in row)
 
 
-def test_evaluation_chunk_follows_the_device_unless_set():
+def test_activation_bytes_count_every_leaf_output_of_one_example():
+    mlp = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).train()
+    assert accel.activation_bytes(mlp, torch.zeros(50, 4)) == (8 + 8 + 2) * 4
+    assert mlp.training  # left as it was found
+    lstm = torch.nn.LSTM(3, 5, batch_first=True)  # outputs (1, 7, 5), state h and c (1, 1, 5)
+    assert accel.activation_bytes(lstm, torch.zeros(50, 7, 3)) == (7 * 5 + 5 + 5) * 4
+
+
+def test_evaluation_chunk_follows_the_device_and_the_activations_unless_set():
     trainer = compose().trainer
-    assert accel.eval_batch_size(trainer, CPU) == 512
-    assert accel.eval_batch_size(trainer, torch.device("cuda")) == 8192
-    assert accel.eval_batch_size(compose("trainer.eval_batch_size=100").trainer, CPU) == 100
+    mlp, rows = torch.nn.Sequential(torch.nn.Linear(40, 100), torch.nn.ReLU()), torch.zeros(9, 40)
+    conv = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU())
+    images = torch.zeros(9, 3, 32, 32)  # 2 x 128 KiB of activations a row
+    assert accel.eval_batch_size(trainer, CPU, mlp, rows) == 512  # the cap
+    assert accel.eval_batch_size(trainer, CPU, conv, images) == 32  # 8 MiB / 256 KiB
+    assert accel.eval_batch_size(trainer, torch.device("cuda"), conv, images) == 8192
+    chosen = compose("trainer.eval_batch_size=100").trainer
+    assert accel.eval_batch_size(chosen, CPU, conv, images) == 100
 
 
 def test_global_gradient_norm_matches_torch():

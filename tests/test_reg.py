@@ -136,7 +136,8 @@ def recorded_inputs(model):
 @pytest.mark.parametrize("flat", [False, True], ids=["images", "vectors"])
 def test_augmentation_changes_training_batches_only(flat):
     cfg, data, model, optimizer, scheduler, loss = parts(
-        "reg=augment", f"data.flat={str(flat).lower()}", "trainer.epochs=1"
+        "reg=augment", f"data.flat={str(flat).lower()}", "trainer.epochs=1",
+        "trainer.eval_batch_size=512",  # set: no one-row probe of the activations' size
     )
     calls = recorded_inputs(model)
     from hydra.utils import instantiate

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class TrainerConfig:
     epochs: int = 30
     batch_size: int | None = 64  # null: full-batch gradient descent
-    eval_batch_size: int | None = None  # null: 512 on a CPU, 8192 on a GPU
+    eval_batch_size: int | None = None  # null: by activation size on a CPU, 8192 on a GPU
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     devices: int = 1  # > 1: data-parallel on this many processes (DDP: gloo on cpu, NCCL on cuda)
     seed: int = 0

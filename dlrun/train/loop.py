@@ -128,7 +128,7 @@ def fit(
     amp, scaler = autocast(device, trainer.precision), grad_scaler(device, trainer.precision)
     clip, clip_by_value = trainer.grad_clip, trainer.grad_clip_mode == "value"
     drop_last, batch_size = drops_last(trainer), trainer.batch_size
-    eval_chunk = eval_batch_size(trainer, device)
+    eval_chunk = eval_batch_size(trainer, device, model, data.x_train)
     per_epoch = steps_per_epoch(len(data.x_train), batch_size, drop_last)
     sampled = min(NORM_EVERY, NORM_EPOCHS * per_epoch) if grad_norms else 0  # 0: never
     norm_every = 1 if clip is not None else sampled
