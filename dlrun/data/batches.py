@@ -36,7 +36,7 @@ def shuffled_batches(
     if drop_last:
         order = order[: n - n % batch_size]
     row_bytes = x[0].nbytes + y[0].nbytes
-    block = batch_size * max(1, GATHER_BYTES // (row_bytes * batch_size))
+    block = batch_size * max(1, GATHER_BYTES // max(1, row_bytes * batch_size))
     for index in order.split(block):
         yield from zip(x[index].split(batch_size), y[index].split(batch_size))
 

@@ -132,7 +132,7 @@ def fit(
     per_epoch = steps_per_epoch(len(data.x_train), batch_size, drop_last)
     sampled = min(NORM_EVERY, NORM_EPOCHS * per_epoch) if grad_norms else 0  # 0: never
     norm_every = 1 if clip is not None else sampled
-    step = start_epoch * per_epoch  # optimizer steps of the run so far, resumed runs included
+    run_step = start_epoch * per_epoch  # optimizer steps of the run so far, a resumed run's too
 
     for epoch in range(start_epoch + 1, trainer.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
@@ -158,7 +158,7 @@ def fit(
             scaler.scale(objective).backward()
             scaler.unscale_(optimizer)
             # global gradient norm (a device tensor): every step when clipping, else sampled
-            if norm_every and step % norm_every == 0:
+            if norm_every and run_step % norm_every == 0:
                 norm = global_norm([p.grad for p in params if p.grad is not None])
                 norm_sum += norm
                 norms += 1
@@ -172,7 +172,7 @@ def fit(
                 scheduler.step()
             loss_sum += loss.detach()
             steps += 1
-            step += 1
+            run_step += 1
             if world is None and should_stop():
                 return
         if world is not None:  # ranks stop together, at the end of an epoch
