@@ -118,7 +118,7 @@ class Transformer(nn.Module):
         self.head = nn.Linear(d_model, out_features)
 
     def forward(self, x):
-        h = self.position(self.embed(self.sequence(x)))
+        h = self._inputs(x)
         mask = None
         if self.causal:
             mask = nn.Transformer.generate_square_subsequent_mask(
@@ -129,6 +129,10 @@ class Transformer(nn.Module):
             return self.head(h)
         return self.head(h[:, -1] if self.readout == "last" else h.mean(dim=1))
 
+    def _inputs(self, x, offset: int = 0):
+        """Embedded steps plus their positions, the first being step `offset`."""
+        return self.position(self.embed(self.sequence(x)), offset)
+
     # greedy decoding one step at a time (dlrun.train.generate), for a causal per-step model:
     # each block's keys and values of earlier steps are kept, so a step costs one position's
     # work instead of the whole prefix's. Inference only: the blocks' dropout is left out.
@@ -138,12 +142,11 @@ class Transformer(nn.Module):
 
     def start(self, prefix):
         """Read the prefix; the last step's scores and the cache (each block's keys, values)."""
-        return self._blocks(self.position(self.embed(self.sequence(prefix))), [])
+        return self._blocks(self._inputs(prefix), [])
 
     def advance(self, tokens, cache):
         """(N, 1) next tokens: their (N, 1, classes) scores and the cache grown by one step."""
-        offset = cache[0][0].shape[2]
-        return self._blocks(self.position(self.embed(self.sequence(tokens)), offset), cache)
+        return self._blocks(self._inputs(tokens, offset=cache[0][0].shape[2]), cache)
 
     def _blocks(self, h, cache):
         """Each pre-norm block as TransformerEncoderLayer computes it, attending from `h`'s
