@@ -17,8 +17,8 @@ the median rate is reported with the median of each repeat's ratio to the refere
 
 dlrun and the reference build the optimizer dlrun's way (fused kernels where torch has
 them), so their ratio is the loop's overhead alone; textbook and Lightning take torch's
-default implementation, as such code usually does. Only the step loop is timed; evaluation (which dlrun runs every epoch) is reported apart as
-its share of dlrun's wall time.
+default implementation, as such code usually does. Only the step loop is timed; evaluation
+(which dlrun runs every epoch) is reported apart as its share of dlrun's wall time.
 
     python scripts/bench.py                      # all cases on the best device
     python scripts/bench.py --case mlp_b100 --device cpu --json
@@ -123,7 +123,7 @@ def run_dlrun(cfg, data, model, epochs, diagnose=True, compiled=False):
 def run_reference(cfg, data, model, epochs, compiled=False, evaluated=False):
     model, optimizer = fresh(model, cfg)
     criterion = loss_fn(data.task)
-    chunk = eval_batch_size(cfg.trainer, data.x_train.device, model, data.x_train)
+    chunk = eval_batch_size(cfg.trainer, data.x_train.device, model, data.x_train) if evaluated else 0
     x, y, n, batch = data.x_train, data.y_train, len(data.x_train), cfg.trainer.batch_size
     if compiled:  # static shapes: drop the last partial batch
         model = torch.compile(model, mode="reduce-overhead" if x.is_cuda else None)
@@ -242,8 +242,15 @@ def bench_case(name: str, device: str, repeats: int, compiled: bool, extra: list
     torch_device = resolve_device(device)
     configure_backend(cfg.trainer, torch_device)  # threads, TF32: process-wide, so for every loop
     data, model = setup(cfg, torch_device, shape)
+    eval_shares = []
+
+    def dlrun_rate():
+        rate, eval_share = run_dlrun(cfg, data, model, epochs)
+        eval_shares.append(eval_share)
+        return rate
+
     implementations = {
-        "dlrun": lambda: run_dlrun(cfg, data, model, epochs)[0],
+        "dlrun": dlrun_rate,
         "dlrun-nodiag": lambda: run_dlrun(cfg, data, model, epochs, diagnose=False)[0],
         "reference": lambda: run_reference(cfg, data, model, epochs),
         "reference+eval": lambda: run_reference(cfg, data, model, epochs, evaluated=True),
@@ -261,12 +268,11 @@ def bench_case(name: str, device: str, repeats: int, compiled: bool, extra: list
             rates[key].append(implementations[key]())
     median = {key: statistics.median(values) for key, values in rates.items()}
     ratio = {key: paired_ratio(values, rates["reference"]) for key, values in rates.items()}
-    _, eval_share = run_dlrun(cfg, data, model, epochs)
     return {
         "steps_per_s": median,
         "spread": {key: [min(values), max(values)] for key, values in rates.items()},
         "ratio_to_reference": ratio,
-        "dlrun_eval_share": eval_share,
+        "dlrun_eval_share": statistics.median(eval_shares),
         "diagnosis_overhead": 1 - paired_ratio(rates["dlrun"], rates["dlrun-nodiag"]),
         "batch_size": cfg.trainer.batch_size,
         "threads": torch.get_num_threads(),
@@ -279,7 +285,7 @@ def main() -> None:
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="default: all")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: dlrun's, the cores this process may use)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction,
                         help="add the torch.compile cases (default: on CUDA only)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
