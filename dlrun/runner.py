@@ -25,6 +25,7 @@ from dlrun.diagnose import EpochMonitor, diagnose_run
 from dlrun.errors import RunFailed, UserError
 from dlrun.lr_find import find_lr
 from dlrun.models import param_counts
+from dlrun.records import EpochRow
 from dlrun.report import diagnosis as diagnosis_report
 from dlrun.report.files import MetricsLog, write_json
 from dlrun.report.hparams import log_hparams
@@ -149,14 +150,14 @@ def finish(cfg: DictConfig, run_dir: Path, run: Components, summary: dict, rows:
         summary.update(status="failed", error=f"the loss became non-finite in epoch {epoch}")
 
     diagnosis = diagnose_run(
-        cfg, run.model, run.data, rows, run.loss, overrides,
+        cfg, run.model, run.data, [EpochRow.from_json(r) for r in rows], run.loss, overrides,
         train_seconds=summary["wall_time_s"],
         final_epoch=stopper.best_epoch if stopper is not None and stopper.restored else None,
     )
     if diagnosis is not None:
-        write_json(run_dir / "diagnosis.json", diagnosis)
+        write_json(run_dir / "diagnosis.json", diagnosis.to_json())
         diagnosis_report.write_tensorboard(run_dir, diagnosis)
-        summary["verdict"] = diagnosis["verdict"]
+        summary["verdict"] = str(diagnosis.verdict)
     write_json(run_dir / "summary.json", summary)
     if cfg.trainer.progress != "off":
         print_result(summary)

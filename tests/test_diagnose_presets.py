@@ -11,8 +11,8 @@ import pytest
 from conftest import compose, train
 
 from dlrun.config import validate
-from dlrun.diagnose.map import VERDICTS
 from dlrun.errors import RunFailed
+from dlrun.records import Verdict
 from dlrun.runner import run_job
 
 PRESETS = ("good", "model_bias", "optimization", "overfitting", "mismatch")
@@ -75,7 +75,7 @@ def test_diagnosis_json_schema_and_runnable_remedies(run):
     for preset in PRESETS:
         run_dir = run(f"experiment={preset}", "trainer.seed=0")
         d = read(run_dir, "diagnosis.json")
-        assert d["verdict"] in VERDICTS
+        assert d["verdict"] in set(Verdict)
         assert d["findings"] and all(
             isinstance(f["code"], str)
             and isinstance(f["message"], str)

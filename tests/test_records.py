@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import train
 from run_shapes import EXAMPLES, RUNS, run_shapes
 
-from conftest import train
 from dlrun.records import Code, Diagnosis, EpochRow, Summary, Verdict, best_row
 
 
@@ -77,7 +77,9 @@ def test_a_diagnosis_round_trips_with_its_codes_typed():
             "findings": [{"code": "saddle_point", "message": "m", "evidence": {"x": 1}}],
             "remedies": [{"action": "a", "command": "dlrun optim=adam"}],
             "path": [{"node": "train_large", "answer": "yes", "because": "b", "evidence": {}}],
-            "evidence": {"params": 3}, "cost": {"total_s": 0.1}}
+            "evidence": {"params": 3, "history": {"epochs": 2, "nonfinite_epoch": None},
+                         "test_shift": None},
+            "cost": {"total_s": 0.1}}
     d = Diagnosis.from_json(data)
     assert d.verdict is Verdict.OPTIMIZATION and d.stuck is Code.SADDLE_POINT
     assert d.has(Code.SADDLE_POINT) and not d.has(Code.GOOD)

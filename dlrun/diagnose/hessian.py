@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from dlrun.records.evidence import CriticalPoint, Escape
+
 Vector = torch.Tensor
 LossOfParams = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
@@ -155,8 +157,9 @@ def critical_point(
     seed: int = 0,
     deadline: float | None = None,
     gradient: Vector | None = None,
-) -> dict:
-    """Gradient norm and extreme Hessian eigenvalues of f at params.
+) -> tuple[CriticalPoint, Vector, Vector]:
+    """Gradient norm and extreme Hessian eigenvalues of f at params; also the eigenvector of
+    the most negative eigenvalue and the gradient used (for the escape step).
 
     `gradient`, when given, replaces f's own (e.g. the full training set's gradient when f
     is the loss on a sample: a sample's gradient is noisy where the full one vanishes).
@@ -179,17 +182,16 @@ def critical_point(
     spread = max(abs(eig["lambda_max"]), abs(eig["lambda_min"]), 1e-30)
     gnorm = float(g.norm())
     along = float(torch.dot(g, hvp(g))) / gnorm**2 if gnorm > 0 else None
-    return {
-        "loss": float(loss),
-        "grad_norm": gnorm,
-        "lambda_max": eig["lambda_max"],
-        "lambda_min": eig["lambda_min"],
-        "descent_gain": gnorm**2 / (2 * spread),
-        "curvature_along_gradient": along,
-        "hvp_products": eig["products"],
-        "_vector_min": eig["vector_min"],
-        "_gradient": g,
-    }
+    point = CriticalPoint(
+        loss=float(loss),
+        grad_norm=gnorm,
+        lambda_max=eig["lambda_max"],
+        lambda_min=eig["lambda_min"],
+        descent_gain=gnorm**2 / (2 * spread),
+        curvature_along_gradient=along,
+        hvp_products=eig["products"],
+    )
+    return point, eig["vector_min"], g
 
 
 def escape(
@@ -198,7 +200,7 @@ def escape(
     direction: Vector,
     gradient: Vector,
     steps: int = 16,
-) -> dict:
+) -> Escape:
     """Step along the negative-curvature eigenvector (downhill sign) and keep the best length.
 
     Lengths double from 1e-3 x max(1, |params|): the first-order term is ~0 at a saddle,
@@ -217,4 +219,4 @@ def escape(
             if loss < best:
                 best_t, best = t, loss
             t *= 2
-    return {"loss_before": before, "loss_after": best, "step": best_t}
+    return Escape(loss_before=before, loss_after=best, step=best_t)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 
 from dlrun.diagnose import hessian, probes
-from dlrun.diagnose.history import finite
+from dlrun.records.rows import finite
 
 
 class EpochMonitor:
@@ -64,12 +64,9 @@ class EpochMonitor:
         model.eval()
         try:
             f = hessian.loss_of_params(model, self.loss, x, y)
-            cp = hessian.critical_point(
+            cp, _, _ = hessian.critical_point(
                 f, dict(model.named_parameters()), self.th.hessian_iterations, self.seed
             )
         finally:
             model.train(was_training)
-        return {
-            "hessian_max": cp["lambda_max"],
-            "hessian_min": cp["lambda_min"],
-        }
+        return {"hessian_max": cp.lambda_max, "hessian_min": cp.lambda_min}

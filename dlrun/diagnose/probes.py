@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dlrun.records.evidence import DeadRelu, InputScale, LayerGradients
+
 
 def sample(x: torch.Tensor, y: torch.Tensor, limit: int, seed: int = 0):
     """At most `limit` training examples, drawn without replacement (all of them if fewer)."""
@@ -44,7 +46,7 @@ def full_gradient(
     return torch.cat([t.reshape(-1) for t in total]).detach()
 
 
-def layer_gradients(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> dict | None:
+def layer_gradients(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> LayerGradients | None:
     """RMS gradient per weight of the first and the last weight matrix (or kernel).
 
     Per-weight RMS, not the norm, so layers of different sizes compare; `ratio` = first / last.
@@ -61,17 +63,12 @@ def layer_gradients(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor)
     if any(g is None for g in grads):
         return None
     first, last = (float(g.square().mean().sqrt()) for g in grads)
-    return {
-        "first_layer": weights[0][0],
-        "last_layer": weights[-1][0],
-        "first": first,
-        "last": last,
-        "ratio": first / last if last > 0 else None,
-    }
+    return LayerGradients(weights[0][0], weights[-1][0], first, last,
+                          first / last if last > 0 else None)
 
 
 @torch.no_grad()
-def dead_relus(model: nn.Module, x: torch.Tensor) -> dict | None:
+def dead_relus(model: nn.Module, x: torch.Tensor) -> DeadRelu | None:
     """Fraction of ReLU units (features, or channels of a feature map) never positive on `x`."""
     alive: list[torch.Tensor] = []
 
@@ -95,11 +92,11 @@ def dead_relus(model: nn.Module, x: torch.Tensor) -> dict | None:
         return None
     units = sum(a.numel() for a in alive)
     dead = sum(int((~a).sum()) for a in alive)
-    return {"units": units, "dead": dead, "fraction": dead / units if units else 0.0}
+    return DeadRelu(units, dead, dead / units if units else 0.0)
 
 
 @torch.no_grad()
-def input_scale(x: torch.Tensor) -> dict | None:
+def input_scale(x: torch.Tensor) -> InputScale | None:
     """How unevenly the input features are scaled, and how far from unit scale.
 
     Features are the last axis of sequences, the channels of images, the columns of
@@ -126,9 +123,4 @@ def input_scale(x: torch.Tensor) -> dict | None:
         float(std.max()),
         float(1 / std.min()),
     )
-    return {
-        "spread": spread,
-        "std_min": float(std.min()),
-        "std_max": float(std.max()),
-        "max_abs_mean": float(mean.max()),
-    }
+    return InputScale(spread, float(std.min()), float(std.max()), float(mean.max()))

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from dlrun.diagnose.probes import sample
+from dlrun.records.evidence import Reference, SplitLosses, TinySubset
 from dlrun.train.losses import IGNORE
 
 
@@ -68,15 +69,13 @@ def constant_output(task: str, y_fit: torch.Tensor, n_outputs: int):
     return [lambda y: log_prior.expand(*y.shape, n_outputs)]
 
 
-def trivial_losses(data, loss) -> dict[str, float]:
+def trivial_losses(data, loss) -> SplitLosses:
     """The best constant predictor's loss on each split (fit on the training split)."""
     loss = logits_loss(loss)
     candidates = constant_output(data.task, data.y_train, data.out_features)
     best = min(candidates, key=lambda c: _constant_loss(c, loss, data.y_train))
-    return {
-        split: _constant_loss(best, loss, data.split(split)[1])
-        for split in ("train", "val", "test")
-    }
+    return SplitLosses(**{split: _constant_loss(best, loss, data.split(split)[1])
+                          for split in ("train", "val", "test")})
 
 
 def _constant_loss(predict, loss, y, chunk: int = 8192) -> float:
@@ -161,7 +160,7 @@ def fit_references(
     max_examples: int,
     seed: int,
     deadline: float | None = None,
-) -> list[dict]:
+) -> list[Reference]:
     """Fit each reference on (a sample of) the training split; its loss on every split.
 
     Each gets an equal share of the time left before `deadline`.
@@ -181,16 +180,12 @@ def fit_references(
             with torch.enable_grad():
                 done = fit_lbfgs(ref, loss, x, y, iterations, deadline=share)
             ref.eval()
-            row = {
-                "name": name,
-                "params": sum(p.numel() for p in ref.parameters()),
-                "iterations": done,
-            }
+            losses = {}
             for split in ("train", "val", "test"):
                 value = mean_loss(ref, loss, *data.split(split))
-                row[f"{split}_loss"] = value if math.isfinite(value) else None
-            row["seconds"] = time.perf_counter() - started
-            results.append(row)
+                losses[f"{split}_loss"] = value if math.isfinite(value) else None
+            results.append(Reference(name, sum(p.numel() for p in ref.parameters()), done,
+                                     **losses, seconds=time.perf_counter() - started))
     return results
 
 
@@ -204,7 +199,7 @@ def tiny_subset(
     steps: int,
     seed: int,
     deadline: float | None = None,
-) -> dict:
+) -> TinySubset:
     """Can a fresh copy of the model, with the run's optimizer, memorize `size` training examples?
 
     `targets` counts what must be memorized (labels, labelled steps, or regression outputs);
@@ -230,12 +225,6 @@ def tiny_subset(
     trivial = min(_constant_loss(c, logits_loss(loss), y) for c in constant)
     targets = int(y.numel()) if data.task == "regression" else int((y != IGNORE).sum())
     params = sum(p.numel() for p in model.parameters())
-    return {
-        "n": len(x),
-        "targets": targets,
-        "params": params,
-        "steps": done,
-        "cut_short": done < steps,
-        "loss": final if math.isfinite(final) else None,
-        "trivial": trivial,
-    }
+    return TinySubset(n=len(x), targets=targets, params=params, steps=done,
+                      cut_short=done < steps, loss=final if math.isfinite(final) else None,
+                      trivial=trivial)

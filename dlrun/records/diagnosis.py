@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlrun.records.codes import Code, Verdict
+from dlrun.records.evidence import Evidence, dump
 from dlrun.records.rows import clean
 
 
@@ -31,7 +32,7 @@ class Finding:
     evidence: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"code": str(self.code), "message": self.message, "evidence": clean(self.evidence)}
+        return {"code": str(self.code), "message": self.message, "evidence": dump(self.evidence)}
 
     @classmethod
     def from_json(cls, data: dict) -> Finding:
@@ -66,7 +67,7 @@ class Decision:
 
     def to_json(self) -> dict:
         return {"node": self.node, "answer": self.answer, "because": self.because,
-                "evidence": clean(self.evidence)}
+                "evidence": dump(self.evidence)}
 
     @classmethod
     def from_json(cls, data: dict) -> Decision:
@@ -81,7 +82,7 @@ class Diagnosis:
     findings: list[Finding] = field(default_factory=list)
     remedies: list[Remedy] = field(default_factory=list)
     path: list[Decision] = field(default_factory=list)
-    evidence: dict = field(default_factory=dict)
+    evidence: Evidence | None = None
     cost: dict[str, float] = field(default_factory=dict)  # seconds per probe
 
     def has(self, code: Code) -> bool:
@@ -97,7 +98,7 @@ class Diagnosis:
             "findings": [f.to_json() for f in self.findings],
             "remedies": [r.to_json() for r in self.remedies],
             "path": [d.to_json() for d in self.path],
-            "evidence": clean(self.evidence),
+            "evidence": {} if self.evidence is None else self.evidence.to_json(),
             "cost": clean(self.cost),
         }
 
@@ -110,7 +111,7 @@ class Diagnosis:
             findings=[Finding.from_json(f) for f in data.get("findings", [])],
             remedies=[Remedy.from_json(r) for r in data.get("remedies", [])],
             path=[Decision.from_json(d) for d in data.get("path", [])],
-            evidence=data.get("evidence") or {},
+            evidence=Evidence.from_json(data["evidence"]) if data.get("evidence") else None,
             cost=data.get("cost") or {},
         )
 

@@ -1,0 +1,269 @@
+"""The remedies the lecture notes offer, as overrides of a run: `dlrun <yours> <the remedy's>`.
+
+`Catalog` knows what each remedy changes for this run (its `Context`: the config's values,
+keys and options) and keeps only remedies whose every override exists (a group option
+with its YAML file, or a key of the composed config), so every command runs. Which
+finding calls for which remedy is the table in `dlrun.diagnose.remedies`. No torch here.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from dlrun.diagnose.context import ADAPTIVE, GROUPS, RELU_LIKE, Context
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _num(x: float) -> str:
+    """3 significant digits, exponents without padding: 0.01, 3e-05 -> 3e-5, 1e+05 -> 1e5."""
+    text = f"{x:.3g}"
+    mantissa, e, exponent = text.partition("e")
+    return f"{mantissa}e{int(exponent)}" if e else text
+
+
+def _list(values: Iterable) -> str:
+    return "[" + ",".join(str(v) for v in values) + "]"
+
+
+def merge(user: list[str], remedy: list[str]) -> list[str]:
+    """The user's overrides with the remedy's applied: same key replaced, switched groups reset."""
+    by_key = {_key(o): o for o in remedy}
+    switched = {k for k in by_key if k in GROUPS and k != "reg"}
+    merged = []
+    for o in user:
+        key = _key(o)
+        if key == "trainer.resume" or any(key.startswith(g + ".") for g in switched):
+            continue
+        merged.append(by_key.pop(key, o))  # a remedy's value takes the user's place
+    return merged + list(by_key.values())
+
+
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if v is None:
+        return "null"
+    if isinstance(v, (list, tuple)):
+        return _list(_value(x) for x in v)
+    return str(v)
+
+
+def _same_kind(a, b) -> bool:
+    """Could a value like `a` stand where the option has `b` (list for list, number for number)?"""
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
+    numbers = (int, float)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool)
+    return (isinstance(a, numbers) and isinstance(b, numbers)) or type(a) is type(b)
+
+
+def _leaves(node: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in node.items():
+        if isinstance(v, dict):
+            out.update(_leaves(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def command(user: list[str], remedy: list[str]) -> str:
+    return " ".join(["dlrun", *(shlex.quote(o) for o in merge(user, remedy))])
+
+
+class Catalog:
+    """Builds candidate remedies for one run; drops those that need a missing option or key."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.items: list[tuple[str, list[str]]] = []
+
+    def has(self, group: str, option: str) -> bool:
+        return option in self.ctx.options.get(group, set())
+
+    def exists(self, overrides: list[str]) -> bool:
+        switched = {_key(o) for o in overrides if _key(o) in GROUPS}
+        for o in overrides:
+            key, _, value = o.partition("=")
+            key = key.lstrip("+~")
+            if key in GROUPS:
+                names = value.strip("[]").split(",") if value.startswith("[") else [value]
+                if not all(self.has(key, n) for n in names if n):
+                    return False
+            elif not any(key.startswith(g + ".") for g in switched) and key not in self.ctx.keys:
+                return False
+        return True
+
+    def add(self, action: str, overrides: list[str]) -> None:
+        overrides = self.unpin(overrides)
+        if overrides and self.exists(overrides) and all(overrides != o for _, o in self.items):
+            self.items.append((action, overrides))
+
+    def unpin(self, overrides: list[str]) -> list[str] | None:
+        """A group switch under an experiment preset that sets keys of that group: give those
+        keys the new option's own values (its YAML file), or drop the remedy if it lacks them."""
+        out = list(overrides)
+        for o in overrides:
+            group, _, option = o.partition("=")
+            if group == "reg" or group not in self.ctx.pinned or self.ctx.conf_dir is None:
+                continue
+            path = Path(self.ctx.conf_dir, group, f"{option}.yaml")
+            if not path.is_file():
+                return None
+            own = _leaves(OmegaConf.to_container(OmegaConf.load(path)))
+            for key, pinned in _leaves(self.ctx.pinned[group]).items():
+                if any(_key(x) == f"{group}.{key}" for x in out):
+                    continue
+                if key not in own or not _same_kind(pinned, own[key]):
+                    return None  # the preset's value would not even compose with the new option
+                out.append(f"{group}.{key}={_value(own[key])}")
+        return out
+
+    def reg(self, *options: str) -> str:
+        current = [r for r in self.ctx.reg if r not in options]
+        return "reg=" + _list([*current, *options])
+
+    # --- optimization ------------------------------------------------------------------
+    def lower_lr(self, factor: float = 10) -> None:
+        self.add(f"lower the learning rate {factor:g}x", [f"optim.lr={_num(self.ctx.lr / factor)}"])
+
+    def adam(self) -> None:
+        if self.ctx.optim not in ADAPTIVE:
+            self.add("Adam: per-parameter step sizes plus momentum", ["optim=adam"])
+
+    def momentum(self) -> None:
+        c = self.ctx
+        if c.optim == "sgd" and not c.momentum:
+            if self.has("optim", "momentum"):
+                self.add(
+                    "momentum carries the update through flat regions and saddles "
+                    "(10x lower lr: the same step size)",
+                    ["optim=momentum", f"optim.lr={_num(c.lr / 10)}"],
+                )
+
+    def smaller_batch(self) -> None:
+        b = self.ctx.batch_size
+        if b is None or b > 16:
+            smaller = 32 if b is None else max(8, b // 4)
+            self.add(
+                "smaller batches: noisier gradients move off critical points",
+                [f"trainer.batch_size={smaller}"],
+            )
+
+    def relu(self) -> None:
+        if self.ctx.activation is not None and self.ctx.activation not in RELU_LIKE:
+            init = ["model.init=kaiming"] if "model.init" in self.ctx.keys else []
+            self.add(
+                "ReLU activations (with He init): gradients do not shrink through saturated units",
+                ["model.activation=relu", *init],
+            )
+
+    def batchnorm(self) -> None:
+        if self.ctx.batchnorm is False:
+            self.add(
+                "batch normalization: every layer sees standardized inputs",
+                ["model.batchnorm=true"],
+            )
+
+    def gated_cell(self) -> None:
+        if self.ctx.model == "rnn":
+            self.add("a gated cell (GRU) keeps gradients alive over many steps", ["model=gru"])
+
+    def grad_clip(self) -> None:
+        self.add("clip the gradient norm", ["trainer.grad_clip=1.0"])
+
+    def longer(self) -> None:
+        self.add("train longer", [f"trainer.epochs={self.ctx.epochs * 3}"])
+
+    def decay(self) -> None:
+        if self.has("sched", "cosine"):
+            self.add("decay the learning rate over the run", ["sched=cosine"])
+
+    # --- model bias --------------------------------------------------------------------
+    def architecture(self) -> None:
+        c = self.ctx
+        if c.input_rank == 3 and c.model in ("linear", "logistic", "mlp"):
+            self.add("a CNN: built for images (local patterns, shared weights)", ["model=cnn"])
+        if c.input_rank == 2 and c.model in ("linear", "logistic", "mlp"):
+            self.add("a recurrent network (GRU): built for sequences", ["model=gru"])
+        if c.model in ("linear", "logistic"):
+            self.add("a more flexible model: an MLP with hidden layers", ["model=mlp"])
+
+    def capacity(self) -> None:
+        h = self.ctx.hidden
+        if isinstance(h, list) and h:
+            self.add("a wider network", [f"model.hidden={_list(2 * x for x in h)}"])
+            self.add("a deeper network", [f"model.hidden={_list([*h, h[-1]])}"])
+        elif isinstance(h, int):
+            self.add("a wider network", [f"model.hidden={2 * h}"])
+        if "model.hidden_size" in self.ctx.keys:
+            self.add("a wider recurrent state", ["model.hidden_size=128"])
+
+    # --- overfitting -------------------------------------------------------------------
+    def more_data(self) -> None:
+        if self.ctx.n_train is not None:
+            self.add("more training data: all of it instead of a subsample", ["data.n_train=null"])
+
+    def early_stopping(self, patience: int) -> None:
+        if self.has("reg", "early_stopping"):
+            self.add(
+                "early stopping at the validation minimum",
+                [self.reg("early_stopping"), f"reg.early_stopping.patience={patience}"],
+            )
+
+    def regularize(self) -> None:
+        c = self.ctx
+        if "model.dropout" in c.keys:
+            self.add("dropout", [self.reg("dropout"), "reg.dropout.p=0.3"])
+        self.add("L2 weight penalty", [self.reg("l2"), "reg.l2.strength=1e-3"])
+        if c.input_rank in (2, 3):
+            self.add("data augmentation", [self.reg("augment")])
+
+    def fewer_params(self) -> None:
+        h = self.ctx.hidden
+        if isinstance(h, list) and h and max(h) >= 8:
+            self.add(
+                "fewer parameters: a narrower network",
+                [f"model.hidden={_list(max(4, x // 4) for x in h)}"],
+            )
+
+
+    def leaky_relu(self) -> None:
+        self.add("leaky ReLU: units keep a gradient below zero", ["model.activation=leaky_relu"])
+
+    def another_start(self) -> None:
+        self.add("another random start", [f"trainer.seed={self.ctx.seed + 1}"])
+
+    def measure_escape(self) -> None:
+        if not self.ctx.escape_saddle:
+            self.add("measure the escape along the negative-curvature direction",
+                     ["diagnose.escape_saddle=true"])
+
+    def larger_lr(self, factor: float, action: str = "a larger learning rate") -> None:
+        self.add(action, [f"optim.lr={_num(self.ctx.lr * factor)}"])
+
+    def stop_early(self) -> None:
+        self.early_stopping(max(2, min(10, self.ctx.epochs // 10)))
+
+    def augment_toward_shift(self) -> None:
+        c = self.ctx
+        if c.test_shift == "rotate" and c.input_rank == 3:
+            self.add("train on rotated images too (augmentation that covers the shift)",
+                     [self.reg("augment"), "reg.augment.rotate=90"])
+        if c.test_shift == "noise" and c.input_rank != 3:
+            self.add("train on noisy inputs too (augmentation that covers the shift)",
+                     [self.reg("augment"), "reg.augment.noise=1.0"])
+
+    def confirm_unshifted(self) -> None:
+        self.add("confirm: the same run tested on its own distribution", ["data.test_shift=null"])
+
+    def train_a_few_epochs(self) -> None:
+        self.add("train for a few epochs", ["trainer.epochs=10"])
