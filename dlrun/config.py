@@ -72,6 +72,7 @@ _RANGES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("data.val_fraction", *_between(0, 1, low_open=True, high_open=True)),
     ("data.test_fraction", *_between(0, 1, low_open=True, high_open=True)),
     ("data.label_noise", *_between(0, 1, high_open=True)),
+    ("data.train_shift_fraction", *_between(0, 1)),
     ("data.n_train", lambda v: v is None or v >= 1, "must be >= 1, or null for all of it"),
     ("data.n", lambda v: v >= 10, "must be >= 10 examples"),
     ("data.noise", lambda v: v >= 0, "must be >= 0"),

@@ -225,6 +225,7 @@ def run(overrides: list[str], run_dir: Path) -> tuple[dict, dict, dict]:
     """`dlrun <overrides>` in-process; its final row, summary and diagnosis."""
     from hydra import compose, initialize_config_dir
 
+    import dlrun.cli  # noqa: F401  registers the schemas and resolvers, as `dlrun` does
     from dlrun.errors import RunFailed
     from dlrun.paths import config_dir
     from dlrun.runner import run_job
@@ -244,7 +245,7 @@ def bench(scenario: Scenario, scratch: Path, remedies: bool) -> Result:
     try:
         final, summary, diagnosis = run(list(scenario.overrides), scratch / scenario.name)
     except Exception as error:  # a crash is a result too: the benchmark must say so
-        result.error = f"{type(error).__name__}: {error}"
+        result.error = f"{type(error).__name__}: {' '.join(str(error).split())}"[:200]
         return result
     result.wall_s = time.perf_counter() - started
     result.verdict, result.stuck = diagnosis["verdict"], diagnosis.get("stuck")

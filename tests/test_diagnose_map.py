@@ -10,12 +10,13 @@ import shlex
 
 import pytest
 from conftest import compose
+from omegaconf import OmegaConf
 
 from dlrun.config import validate
 from dlrun.diagnose.catalog import command, merge
 from dlrun.diagnose.context import run_context
 from dlrun.diagnose.map import MAP, diagnose_evidence
-from dlrun.diagnose.questions import Leaf, Question, nodes
+from dlrun.diagnose.questions import Leaf, Outcome, Question, nodes
 from dlrun.diagnose.remedies import REMEDIES, remedies
 from dlrun.records import Code, Finding, Verdict
 from dlrun.records.evidence import Evidence
@@ -63,6 +64,7 @@ def evidence(train=0.05, val=0.1, test=0.1, trivial=2.3, params=10_000, refs=Non
                 "train_loss": 0.05,
                 "val_loss": 0.15,
                 "test_loss": 0.15,
+                "expressible": True,
             },
         ],
         "test_shift": None,
@@ -113,8 +115,8 @@ def test_seq2seq_is_judged_by_whole_targets_not_only_per_token_loss(th):
 
 def test_model_bias_when_no_simpler_model_does_better(th):
     refs = [
-        {"name": "linear", "params": 2, "train_loss": 0.33, "val_loss": 0.33},
-        {"name": "mlp[64]", "params": 193, "train_loss": 0.02, "val_loss": 0.02},
+        {"name": "linear", "params": 2, "train_loss": 0.33, "val_loss": 0.33, "expressible": True},
+        {"name": "mlp[64]", "params": 193, "train_loss": 0.02, "val_loss": 0.02, "expressible": False},
     ]
     tiny = {"n": 32, "targets": 32, "params": 2, "loss": 0.3, "trivial": 1.0, "steps": 300}
     result = walk(
@@ -137,7 +139,7 @@ def test_a_simpler_model_reaching_lower_train_loss_means_optimization(th):
 
 
 def test_tiny_subset_failure_counts_only_for_a_model_that_could_memorize(th):
-    no_ref = [{"name": "linear", "params": 650, "train_loss": 2.0, "val_loss": 2.0}]
+    no_ref = [{"name": "linear", "params": 650, "train_loss": 2.0, "val_loss": 2.0, "expressible": True}]
     failing = {"n": 32, "targets": 32, "params": 10_000, "loss": 2.0, "trivial": 2.3, "steps": 300}
     result = walk(evidence(train=2.1, val=2.1, test=2.1, refs=no_ref, tiny=failing), th)
     assert result.verdict == "optimization"
@@ -155,7 +157,7 @@ def test_tiny_subset_failure_counts_only_for_a_model_that_could_memorize(th):
 
 
 def test_target_train_loss_sets_the_bar(th):
-    refs = [{"name": "linear", "params": 650, "train_loss": 0.25, "val_loss": 0.3}]
+    refs = [{"name": "linear", "params": 650, "train_loss": 0.25, "val_loss": 0.3, "expressible": True}]
     assert walk(evidence(train=0.3, val=0.35, test=0.35, refs=refs), th).verdict == "good"
     th = th.copy()
     th.target_train_loss = 0.1
@@ -236,14 +238,14 @@ def test_sgd_steps_far_below_the_curvature_limit_mean_a_learning_rate_too_small(
 
 
 def test_a_run_still_improving_is_not_called_model_bias(th):
-    no_ref = [{"name": "linear", "params": 650, "train_loss": 2.0, "val_loss": 2.0}]
+    no_ref = [{"name": "linear", "params": 650, "train_loss": 2.0, "val_loss": 2.0, "expressible": True}]
     falling = history(still_falling=True, fall_rate=0.08, stalled=False)
     result = walk(evidence(train=1.5, val=1.5, test=1.5, refs=no_ref, history=falling), th)
     assert result.verdict == "optimization" and result.stuck == "not_converged"
 
 
 def test_a_tiny_probe_cut_short_by_the_time_budget_proves_nothing(th):
-    no_ref = [{"name": "linear", "params": 650, "train_loss": 2.0, "val_loss": 2.0}]
+    no_ref = [{"name": "linear", "params": 650, "train_loss": 2.0, "val_loss": 2.0, "expressible": True}]
     cut = {
         "n": 32,
         "targets": 32,
@@ -300,7 +302,7 @@ def test_overfitting_records_gap_and_early_stopping_savings(th):
 
 
 def test_val_much_worse_than_the_reference_is_overfitting(th):
-    refs = [{"name": "linear", "params": 650, "train_loss": 0.05, "val_loss": 0.08}]
+    refs = [{"name": "linear", "params": 650, "train_loss": 0.05, "val_loss": 0.08, "expressible": True}]
     result = walk(evidence(train=0.001, val=0.42, test=0.4, refs=refs), th)  # 0.42 < 0.2 x 2.3
     assert result.verdict == "overfitting"
 
@@ -372,45 +374,51 @@ def test_merge_replaces_keys_resets_switched_groups_and_drops_resume():
     assert command(["data=digits"], ["reg=[dropout]"]) == "dlrun data=digits 'reg=[dropout]'"
 
 
-ALL_FINDINGS = [
-    Code.EXPLODING_GRADIENTS,
-    Code.VANISHING_GRADIENTS,
-    Code.DEAD_RELUS,
-    Code.BADLY_SCALED_INPUTS,
-    Code.LR_TOO_LARGE,
-    Code.NOT_CONVERGED,
-    Code.SADDLE_POINT,
-    Code.LOCAL_MINIMUM,
-    Code.STALLED,
-    Code.OVERTRAINING,
-    Code.MODEL_BIAS,
-    Code.OVERFITTING,
-    Code.MISMATCH,
+ALL_FINDINGS = [code for code in REMEDIES if code != Code.NO_HISTORY]
+CONTEXTS = [
+    (["model=rnn", "data=adding", "data.length=20", "optim=sgd"], 2, None),
+    (["model=mlp", "model.activation=sigmoid", "optim=sgd", "data.n_train=200", "reg=[l2]"], 3,
+     "noise"),
+    (["experiment=optimization"], 3, None),
+    (["model=cnn", "model.init=normal", "model.init_std=2"], 3, "rotate"),
+    (["model=seq2seq", "model.cell=rnn", "data=reverse"], 2, None),
+    (["model=linear", "data=sine", "data.test_shift=extrapolate"], 1, "extrapolate"),
 ]
 
 
-@pytest.mark.parametrize(
-    "overrides, rank, shift",
-    [
-        (["model=rnn", "data=sine", "optim=sgd"], 2, None),
-        (
-            ["model=mlp", "model.activation=sigmoid", "optim=sgd", "data.n_train=200", "reg=[l2]"],
-            3,
-            "rotate",
-        ),
-        (["experiment=optimization"], 3, None),
-    ],
-)
-def test_every_remedy_command_composes(overrides, rank, shift):
-    """Remedies only use options and keys that exist: each command composes and validates."""
+def _all_remedies(overrides, rank, shift):
     ctx = run_context(compose(*overrides), overrides, input_rank=rank, test_shift=shift)
-    findings = [Finding(c, "", {}) for c in ALL_FINDINGS]
-    commands = {r.command for verdict in Verdict for r in remedies(verdict, findings, ctx)}
-    assert len(commands) >= 8
+    findings = [Finding(c, "", {"step_ratio": 1e-4}) for c in ALL_FINDINGS]
+    out = []
+    for verdict in Verdict:
+        fixes, checks = remedies(Outcome(verdict, None, [], findings), ctx)
+        out += fixes + checks
+    return out
+
+
+@pytest.mark.parametrize("overrides, rank, shift", CONTEXTS)
+def test_every_remedy_command_composes_and_changes_the_run(overrides, rank, shift):
+    """Remedies only use options and keys that exist, and each changes the composed config:
+    a remedy that would leave the run as it was (a width doubled from 0) is dropped."""
+    before = OmegaConf.to_container(compose(*overrides), resolve=True)
+    commands = {r.command for r in _all_remedies(overrides, rank, shift)}
+    assert len(commands) >= 6
     for line in commands:
         args = shlex.split(line)
         assert args[0] == "dlrun"
-        validate(compose(*args[1:]))
+        after = compose(*args[1:])
+        validate(after)
+        assert OmegaConf.to_container(after, resolve=True) != before, line
+
+
+def test_a_mismatch_is_never_remedied_by_removing_the_shift():
+    ctx = run_context(compose("data=moons", "data.test_shift=rotate"),
+                      ["data=moons", "data.test_shift=rotate"], input_rank=1, test_shift="rotate")
+    outcome = Outcome(Verdict.MISMATCH, None, [], [Finding(Code.MISMATCH, "", {})])
+    fixes, checks = remedies(outcome, ctx)
+    assert fixes and not any("test_shift" in o for r in fixes for o in r.overrides)
+    assert [o for r in checks for o in r.overrides] == ["data.test_shift=null"]
+    assert fixes[0].overrides == ["data.train_shift_fraction=0.3"]
 
 
 def test_the_map_is_one_structure_of_questions_and_leaves():

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from dlrun.diagnose.context import ADAPTIVE, GROUPS, RELU_LIKE, Context
@@ -79,12 +81,21 @@ def command(user: list[str], remedy: list[str]) -> str:
     return " ".join(["dlrun", *(shlex.quote(o) for o in merge(user, remedy))])
 
 
+@dataclass
+class Candidate:
+    action: str
+    overrides: list[str]
+    reaches: float | None = None  # the branch's loss the evidence says it can reach at best
+    large_above: float | None = None  # that loss's bar, to say whether it would still be large
+
+
 class Catalog:
-    """Builds candidate remedies for one run; drops those that need a missing option or key."""
+    """Builds candidate remedies for one run; drops those that need a missing option or key,
+    and those that would change nothing (a width doubled from 0, a value already set)."""
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        self.items: list[tuple[str, list[str]]] = []
+        self.items: list[Candidate] = []
 
     def has(self, group: str, option: str) -> bool:
         return option in self.ctx.options.get(group, set())
@@ -102,10 +113,28 @@ class Catalog:
                 return False
         return True
 
-    def add(self, action: str, overrides: list[str]) -> None:
+    def add(self, action: str, overrides: list[str], reaches: float | None = None,
+            large_above: float | None = None) -> None:
         overrides = self.unpin(overrides)
-        if overrides and self.exists(overrides) and all(overrides != o for _, o in self.items):
-            self.items.append((action, overrides))
+        if (overrides and self.exists(overrides) and self.changes(overrides)
+                and all(overrides != c.overrides for c in self.items)):
+            self.items.append(Candidate(action, overrides, reaches, large_above))
+
+    def changes(self, overrides: list[str]) -> bool:
+        """Does any override set something other than what the run already had?"""
+        parser = OverridesParser.create()
+        for text in overrides:
+            override = parser.parse_override(text)
+            key, value = override.get_key_element().lstrip("+~"), override.value()
+            if key == "reg":
+                if sorted(value if isinstance(value, list) else [value]) != sorted(self.ctx.reg):
+                    return True
+            elif key in GROUPS:
+                if self.ctx.choices.get(key) != value:
+                    return True
+            elif key not in self.ctx.values or self.ctx.values[key] != value:
+                return True
+        return False
 
     def unpin(self, overrides: list[str]) -> list[str] | None:
         """A group switch under an experiment preset that sets keys of that group: give those
@@ -176,6 +205,8 @@ class Catalog:
     def gated_cell(self) -> None:
         if self.ctx.model == "rnn":
             self.add("a gated cell (GRU) keeps gradients alive over many steps", ["model=gru"])
+        elif self.ctx.model == "seq2seq" and self.ctx.values.get("model.cell") == "rnn":
+            self.add("a gated cell (GRU) keeps gradients alive over many steps", ["model.cell=gru"])
 
     def grad_clip(self) -> None:
         self.add("clip the gradient norm", ["trainer.grad_clip=1.0"])
@@ -258,12 +289,38 @@ class Catalog:
         if c.test_shift == "rotate" and c.input_rank == 3:
             self.add("train on rotated images too (augmentation that covers the shift)",
                      [self.reg("augment"), "reg.augment.rotate=90"])
-        if c.test_shift == "noise" and c.input_rank != 3:
+        if c.test_shift == "noise":
             self.add("train on noisy inputs too (augmentation that covers the shift)",
                      [self.reg("augment"), "reg.augment.noise=1.0"])
 
+    def shifted_training_data(self) -> None:
+        """The notes' remedy for a mismatch: training data from the test's distribution."""
+        if self.ctx.test_shift is not None:
+            self.add("train on data from the test's distribution too: 30% of the training "
+                     "examples drawn the way the test split is", ["data.train_shift_fraction=0.3"])
+
     def confirm_unshifted(self) -> None:
-        self.add("confirm: the same run tested on its own distribution", ["data.test_shift=null"])
+        self.add("check (changes the measurement, not the model): the same run tested on its "
+                 "own distribution", ["data.test_shift=null"])
+
+    def default_init(self) -> None:
+        """torch's default init draws weights with std 1/sqrt(3 fan_in) <= 0.58, so a normal
+        init wider than that is wider than the default for every layer."""
+        v = self.ctx.values
+        if v.get("model.init") == "normal" and (v.get("model.init_std") or 0) > 3 ** -0.5:
+            self.add("the default initialization: weights this large blow the signal up layer "
+                     "by layer", ["model.init=default"])
+
+    def shorter_sequences(self) -> None:
+        length = self.ctx.values.get("data.length")
+        if isinstance(length, int) and length >= 8:
+            self.add("shorter sequences: fewer steps for the gradient to pass through",
+                     [f"data.length={length // 2}"])
+
+    def decay_less(self) -> None:
+        if self.has("sched", "constant"):
+            self.add("keep the learning rate up: the schedule decayed it far below optim.lr",
+                     ["sched=constant"])
 
     def train_a_few_epochs(self) -> None:
         self.add("train for a few epochs", ["trainer.epochs=10"])

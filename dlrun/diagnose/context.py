@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from dlrun.models.build import model_name
@@ -41,6 +42,8 @@ class Context:
     options: dict[str, set[str]] = field(default_factory=dict)
     pinned: dict = field(default_factory=dict)  # what an experiment preset sets, by group
     conf_dir: Path | None = None
+    values: dict = field(default_factory=dict)  # every leaf of the composed config, by key
+    choices: dict[str, object] = field(default_factory=dict)  # group -> the option it runs
 
 
 
@@ -53,6 +56,35 @@ def _keys(node, prefix: str = "") -> set[str]:
         if OmegaConf.is_dict(value):
             keys |= _keys(value, name + ".")
     return keys
+
+
+def _values(node, prefix: str = "") -> dict:
+    """The composed config's leaves as {dotted key: value} (what a remedy would change)."""
+    out = {}
+    for key in node:
+        name = f"{prefix}{key}"
+        try:
+            value = node[key]
+        except Exception:  # an interpolation only Hydra's runtime resolves
+            continue
+        if OmegaConf.is_dict(value):
+            out.update(_values(value, name + "."))
+        else:
+            out[name] = OmegaConf.to_container(value) if OmegaConf.is_list(value) else value
+    return out
+
+
+def _choices(overrides: list[str]) -> dict:
+    """Which option each config group runs: Hydra's record, else the groups the user typed."""
+    if HydraConfig.initialized():
+        return {k: v for k, v in HydraConfig.get().runtime.choices.items()
+                if not k.startswith("hydra")}
+    typed = {}
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if key.lstrip("+~") in GROUPS:
+            typed[key.lstrip("+~")] = value
+    return typed
 
 
 def run_context(
@@ -87,6 +119,8 @@ def run_context(
         options={g: {p.stem for p in (conf / g).glob("*.yaml")} for g in GROUPS},
         pinned=_experiment_body(conf, overrides),
         conf_dir=conf,
+        values=_values(cfg),
+        choices=_choices(overrides),
     )
 
 

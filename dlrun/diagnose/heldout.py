@@ -5,6 +5,8 @@ epoch) that accompanies this side. No torch here.
 
 from __future__ import annotations
 
+import math
+
 from dlrun.diagnose.questions import (
     Judgement,
     Leaf,
@@ -15,11 +17,18 @@ from dlrun.diagnose.questions import (
     wrong_often,
 )
 from dlrun.records import Code, Finding, Verdict
-from dlrun.records.evidence import Evidence
+from dlrun.records.evidence import Evidence, SplitLosses
 
 
-def _best_reference_val(ev: Evidence):
-    refs = [r for r in ev.references or [] if r.val_loss is not None]
+def _best_reference_val(ev: Evidence, floor_within: float | None = None):
+    """The reference with the lowest validation loss. With `floor_within`, only a reference
+    that shows the floor the data allows: it fits the training data about as well as the
+    run (within that much) and does as well on validation (no gap beyond that much). One
+    that fits worse, or overfits itself, says nothing about the floor."""
+    refs = [r for r in ev.references or [] if r.val_loss is not None and r.train_loss is not None]
+    if floor_within is not None:
+        refs = [r for r in refs if r.train_loss <= ev.loss.train + floor_within
+                and r.val_loss <= r.train_loss + floor_within]
     return min(refs, key=lambda r: r.val_loss, default=None)
 
 
@@ -64,8 +73,9 @@ class OverfitOrMismatch(Question):
                     f"validation lowest at epoch {n['min_val_epoch']} "
                     f"({fmt(n['min_val_loss'])})")
         if j.answer == "mismatch":
-            return (f"val {fmt(n['val_loss'])} is small but the shifted "
-                    f"({n['test_shift']}) test {fmt(n['test_loss'])} is large")
+            return (f"val {fmt(n['val_loss'])} is small but the shifted ({n['test_shift']}) test "
+                    f"{fmt(n['test_loss'])} is large: {n['test_loss'] / max(n['val_loss'], 1e-12):.3g}x "
+                    "what the model achieves on data from its own distribution")
         return (f"test {fmt(n['test_loss'])} is large but val "
                 f"{fmt(n['val_loss'])} is small and both come from the training "
                 "distribution: chance or a too-small test split, not a mismatch")
@@ -75,32 +85,55 @@ class HeldoutLarge(Question):
     id = "heldout_large"
     label = "Is the held-out (validation / test) loss large?"
     answers = {"yes": OverfitOrMismatch(), "no": Leaf("good", "good", Verdict.GOOD)}
-    needs = ("trivial", "references")
+    needs = ("trivial", "references", "spread")
 
     @staticmethod
     def sizes(ev: Evidence, th) -> dict:
-        """Validation and test losses against their bars (trivial fraction, the reference)."""
-        loss, trivial, exact = ev.loss, ev.trivial, ev.exact
-        val_bar = th.large_loss_fraction * trivial.val
-        test_bar = th.large_loss_fraction * trivial.test
+        """Validation and test losses against what the model achieves in distribution.
+
+        A gap between two splits counts only when it is larger than its sampling noise
+        (`gap_standard_errors` standard errors of the difference, from the per-example
+        losses). Validation is large when it is also above the bar — the trivial fraction,
+        raised to the floor the data allows (a reference that fits the training data as well
+        as the run and validates as well as it fits, plus the margin) — or clearly above a
+        reference's. The test split is large
+        when it is above its trivial bar, or `mismatch_ratio` times the validation loss and
+        more than the margin above it.
+        """
+        loss, trivial, exact, z = ev.loss, ev.trivial, ev.exact, th.gap_standard_errors
+        margin = th.reference_margin * trivial.val
         ref = _best_reference_val(ev)
-        ref_better = ref is not None and loss.val > ref.val_loss + th.reference_margin * trivial.val
+        floor = _best_reference_val(ev, floor_within=margin)
+        val_bar = max(th.large_loss_fraction * trivial.val,
+                      floor.val_loss + margin if floor is not None else 0.0)
+        test_bar = th.large_loss_fraction * trivial.test
+        se = ev.loss_se or SplitLosses()
+        val_gap, test_gap = loss.val - loss.train, loss.test - loss.val
+        val_noise = z * math.hypot(se.val or 0.0, se.train or 0.0)
+        test_noise = z * math.hypot(se.test or 0.0, se.val or 0.0)
+        better_ref = ref is not None and loss.val > ref.val_loss + margin
+        val_large = val_gap > val_noise and (loss.val > val_bar or better_ref)
+        test_large = test_gap > test_noise and (
+            loss.test > test_bar
+            or (loss.test > th.mismatch_ratio * loss.val and test_gap > margin))
         return {
             "val_loss": loss.val, "test_loss": loss.test,
             "val_large_above": val_bar, "test_large_above": test_bar,
-            "test_shift": ev.test_shift, "exact": exact, "reference": ref,
+            "val_gap": val_gap, "val_gap_noise": val_noise,
+            "test_gap": test_gap, "test_gap_noise": test_noise, "margin": margin,
+            "test_shift": ev.test_shift, "exact": exact, "reference": ref, "floor": floor,
             "trivial_val": trivial.val, "fraction": th.large_loss_fraction,
-            "val_large": bool(loss.val > val_bar or ref_better
-                              or wrong_often(exact, "val", th)),
-            "test_large": bool(loss.test > test_bar or wrong_often(exact, "test", th)),
+            "val_large": bool(val_large or wrong_often(exact, "val", th)),
+            "test_large": bool(test_large or wrong_often(exact, "test", th)),
         }
 
     @staticmethod
     def val_text(n: dict) -> str:
         ref = n["reference"]
-        return (f"val {fmt(n['val_loss'])} vs {n['fraction']:g} x trivial "
-                f"{fmt(n['trivial_val'])} = {fmt(n['val_large_above'])}"
-                + (f", {ref.name} reference val {fmt(ref.val_loss)}" if ref else "")
+        return (f"val {fmt(n['val_loss'])} vs bar {fmt(n['val_large_above'])} ({n['fraction']:g} x "
+                f"trivial {fmt(n['trivial_val'])}"
+                + (f"; {ref.name} reference val {fmt(ref.val_loss)}" if ref else "")
+                + f"), gap to train {fmt(n['val_gap'])} (noise {fmt(n['val_gap_noise'])})"
                 + exact_text(n["exact"], "val", n["fraction"]))
 
     def judge(self, ev: Evidence, th) -> Judgement:
@@ -117,7 +150,8 @@ class HeldoutLarge(Question):
 
     def explain(self, j: Judgement) -> str:
         n = j.numbers
-        test = (f"test {fmt(n['test_loss'])} vs {fmt(n['test_large_above'])}"
+        test = (f"test {fmt(n['test_loss'])} vs {fmt(n['test_large_above'])}, "
+                f"{fmt(n['test_gap'])} above val (noise {fmt(n['test_gap_noise'])})"
                 f"{exact_text(n['exact'], 'test', n['fraction'])}; ")
         test += (f"test split shifted ({n['test_shift']})" if n["test_shift"] else
                  "test comes from the training distribution (data.test_shift=null): a mismatch "

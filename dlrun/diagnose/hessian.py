@@ -9,12 +9,14 @@ that eigenvector, as the notes suggest for a saddle point.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.func import functional_call
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from dlrun.records.evidence import CriticalPoint, Escape
 
@@ -54,38 +56,71 @@ def _unflat(v: Vector, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return out
 
 
-def gradient_and_hvp(f: LossOfParams, params: dict[str, torch.Tensor]):
-    """The loss, its flat gradient, and v -> H v (flat), at `params`.
+def _double_backward_safe():
+    """Kernels that have a double backward: the math attention kernel (the fused CPU/CUDA
+    attention kernels have none) and no cuDNN (its fused RNN kernels have none)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.backends.cudnn.flags(enabled=False))
+    stack.enter_context(sdpa_kernel(SDPBackend.MATH))
+    return stack
+
+
+class HessianProducts:
+    """v -> H v (flat) at `params`, and the loss and flat gradient there.
 
     Double backward through a gradient graph built once: each product is one backward
     pass (about 2x cheaper on the CPU than torch.func's jvp of grad, which recomputes the
-    forward every time). cuDNN's fused RNN kernels have no double backward, so they are
-    switched off here.
+    forward every time). A layer without a double backward (a custom kernel) switches the
+    products to central differences of two gradients, (g(θ + εv) - g(θ - εv)) / 2ε, and
+    `method` says which was used.
     """
-    leaves = {k: p.detach().clone().requires_grad_(True) for k, p in params.items()}
-    inputs = list(leaves.values())
-    with torch.backends.cudnn.flags(enabled=False), torch.enable_grad():
-        loss = f(leaves)
-        grads = torch.autograd.grad(
-            loss, inputs, create_graph=True, allow_unused=True, materialize_grads=True
-        )
-    g = _flat(grads)
 
-    def hvp(v: Vector) -> Vector:
-        if not g.requires_grad:  # the loss is linear in every parameter: H = 0
+    def __init__(self, f: LossOfParams, params: dict[str, torch.Tensor]):
+        self.f = f
+        self.leaves = {k: p.detach().clone().requires_grad_(True) for k, p in params.items()}
+        self.method = "double_backward"
+        with _double_backward_safe(), torch.enable_grad():
+            self._loss = f(self.leaves)
+            grads = torch.autograd.grad(self._loss, list(self.leaves.values()), create_graph=True,
+                                        allow_unused=True, materialize_grads=True)
+        self._g = _flat(grads)
+        self.loss, self.gradient = self._loss.detach(), self._g.detach()
+
+    def __call__(self, v: Vector) -> Vector:
+        if self.method == "double_backward":
+            try:
+                return self._exact(v)
+            except RuntimeError:  # "derivative for ... is not implemented"
+                self.method = "finite_difference"
+        return self._central_difference(v)
+
+    def _exact(self, v: Vector) -> Vector:
+        if not self._g.requires_grad:  # the loss is linear in every parameter: H = 0
             return torch.zeros_like(v)
-        with torch.backends.cudnn.flags(enabled=False):
-            hv = torch.autograd.grad(
-                g,
-                inputs,
-                grad_outputs=v,
-                retain_graph=True,
-                allow_unused=True,
-                materialize_grads=True,
-            )
+        with _double_backward_safe():
+            hv = torch.autograd.grad(self._g, list(self.leaves.values()), grad_outputs=v,
+                                     retain_graph=True, allow_unused=True, materialize_grads=True)
         return _flat(hv).detach()
 
-    return loss.detach(), g.detach(), hvp
+    def _gradient_at(self, theta: Vector) -> Vector:
+        point = {k: t.requires_grad_(True) for k, t in _unflat(theta, self.leaves).items()}
+        with _double_backward_safe(), torch.enable_grad():
+            grads = torch.autograd.grad(self.f(point), list(point.values()), allow_unused=True,
+                                        materialize_grads=True)
+        return _flat(grads).detach()
+
+    def _central_difference(self, v: Vector) -> Vector:
+        theta = _flat(self.leaves.values()).detach()
+        # sqrt(machine epsilon) relative to the parameters' scale: truncation and round-off
+        # errors of the central difference balance there
+        eps = torch.finfo(theta.dtype).eps ** 0.5 * (1 + float(theta.norm())) / max(float(v.norm()), 1e-30)
+        return (self._gradient_at(theta + eps * v) - self._gradient_at(theta - eps * v)) / (2 * eps)
+
+
+def gradient_and_hvp(f: LossOfParams, params: dict[str, torch.Tensor]):
+    """The loss, its flat gradient, and v -> H v (a `HessianProducts`), at `params`."""
+    products = HessianProducts(f, params)
+    return products.loss, products.gradient, products
 
 
 def lanczos(
@@ -102,10 +137,11 @@ def lanczos(
     """Extreme eigenpairs of the symmetric operator `hvp` (n x n) after at most `iterations` products.
 
     Stops early when both extreme Ritz pairs have residual below `tol` x the spectral radius,
-    or (after a few products) when `time.perf_counter()` passes `deadline`.
+    or (after two products) when `time.perf_counter()` passes `deadline` (`cut_short`).
     Returns lambda_min, lambda_max, the unit eigenvector of lambda_min, and the products used.
     """
     k = min(iterations, n)
+    cut_short = False
     q = torch.randn(n, device=device, dtype=dtype, generator=generator)
     q /= q.norm()
     basis: list[Vector] = []
@@ -127,7 +163,8 @@ def lanczos(
         residual = float(beta) * evecs[-1, [0, -1]].abs().max()
         if float(beta) <= 1e-10 * radius or (j >= 2 and residual <= tol * radius):
             break
-        if deadline is not None and j >= 4 and time.perf_counter() > deadline:
+        if deadline is not None and j >= 1 and time.perf_counter() > deadline:
+            cut_short = True
             break
         betas.append(float(beta))
         q = w / beta
@@ -138,6 +175,7 @@ def lanczos(
         "lambda_max": float(evals[-1]),
         "vector_min": (u / u.norm()).to(dtype),
         "products": len(basis),
+        "cut_short": cut_short,
     }
 
 
@@ -190,6 +228,8 @@ def critical_point(
         descent_gain=gnorm**2 / (2 * spread),
         curvature_along_gradient=along,
         hvp_products=eig["products"],
+        hvp_method=hvp.method,
+        cut_short=eig["cut_short"],
     )
     return point, eig["vector_min"], g
 
@@ -200,6 +240,7 @@ def escape(
     direction: Vector,
     gradient: Vector,
     steps: int = 16,
+    deadline: float | None = None,
 ) -> Escape:
     """Step along the negative-curvature eigenvector (downhill sign) and keep the best length.
 
@@ -215,6 +256,8 @@ def escape(
         best_t, best = 0.0, before
         t = 1e-3 * max(1.0, float(theta.norm()))
         for _ in range(steps):
+            if deadline is not None and time.perf_counter() > deadline:
+                break
             loss = float(f(_unflat(theta + t * d, params)))
             if loss < best:
                 best_t, best = t, loss

@@ -13,6 +13,8 @@ from dlrun.records import EpochRow
 from dlrun.records.evidence import History
 from dlrun.records.rows import finite
 
+MIN_EPOCHS = 3  # the history says how the loss moves only over at least this many epochs
+
 
 def window_size(epochs: int, fraction: float) -> int:
     """The last `fraction` of the epochs, at least 3 (fewer when the run is shorter)."""
@@ -39,6 +41,8 @@ def analyze_history(rows: list[EpochRow], th) -> History:
     out.early_stopping_saves = val[-1] - val[best]
     out.epochs_after_min_val = rows[-1].epoch - rows[best].epoch
 
+    if len(rows) < MIN_EPOCHS:  # too short to say whether the loss still falls
+        return out
     # the end of the run: still falling, stalled, or bouncing?
     w = window_size(len(train), th.window_fraction)
     tail = train[-w:]

@@ -17,6 +17,8 @@ training data, and to `target_train_loss` when the user sets one. No torch here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dlrun.diagnose import heldout, symptoms
 from dlrun.diagnose.questions import (
     Judgement,
@@ -81,27 +83,24 @@ class WhereStuck(Question):
         elif cp is not None:
             j = self._at_critical_point(ev, th)
         else:
-            j = Judgement(Code.STALLED, {"fall_rate": h.fall_rate or 0.0})
+            j = Judgement(Code.STALLED, {"fall_rate": h.fall_rate, "epochs": h.finite_epochs})
         j.find(Code(j.answer), self.explain(j), **j.numbers)
         return j
 
     def _at_critical_point(self, ev: Evidence, th) -> Judgement:
         cp, bar = ev.critical_point, th.small_gradient_gain * ev.trivial.train
-        numbers = {**vars(cp), "small_gain_below": bar, "fall_rate": ev.history.fall_rate or 0.0}
+        numbers = {**vars(cp), "small_gain_below": bar, "fall_rate": ev.history.fall_rate}
         small = cp.descent_gain < bar
         negative = cp.lambda_min < -th.negative_curvature * abs(cp.lambda_max)
         if small:
             return Judgement(Code.SADDLE_POINT if negative else Code.LOCAL_MINIMUM, numbers)
-        # a gradient that is not small, yet the loss does not fall: steps too large, or too small?
-        # For SGD (momentum m) the step along the gradient is lr / (1 - m) times its norm; times
-        # the curvature along it, ~1 overshoots the valley floor (the notes' oscillation) and
-        # << 1 crawls. Adaptive optimizers scale each step by their own statistics, so for
-        # them a stalled loss counts as the notes' learning rate too large.
-        opt = ev.optimizer
-        if opt is not None and opt.sgd and cp.curvature_along_gradient:
-            numbers["step_ratio"] = opt.lr / (1 - (opt.momentum or 0.0)) * cp.curvature_along_gradient
-            numbers["lr"] = opt.lr
-            if numbers["step_ratio"] < th.small_step_ratio:
+        # a gradient that is not small, yet the loss does not fall: steps too large, or too
+        # small? (`step_ratio`: SGD only; adaptive optimizers scale each step by their own
+        # statistics, so for them a stalled loss counts as the notes' learning rate too large)
+        ratio = step_ratio(ev)
+        if ratio is not None:
+            numbers.update(step_ratio=ratio, lr=ev.optimizer.lr)
+            if ratio < th.small_step_ratio:
                 return Judgement(Code.NOT_CONVERGED, numbers)
         elif not ev.history.stalled:
             return Judgement(Code.NOT_CONVERGED, numbers)
@@ -121,14 +120,18 @@ class WhereStuck(Question):
             return (f"the training loss still fell {n['fall_rate']:.1%} per epoch over the last "
                     f"{n['window']} epochs")
         if "lambda_max" not in n:
-            return (f"the training loss changed {n['fall_rate']:.2%} per epoch at the end; no "
-                    "critical-point analysis to tell a saddle from a valley (diagnose.hessian=never?)")
+            moved = (f"only {n['epochs']} epoch(s): too few to see how the loss moves"
+                     if n["fall_rate"] is None else
+                     f"the training loss changed {n['fall_rate']:.2%} per epoch at the end")
+            return (f"{moved}; no critical-point analysis to tell a saddle from a valley "
+                    "(diagnose.hessian=never, or the probe budget ran out)")
         small = n["descent_gain"] < n["small_gain_below"]
         grad = (f"gradient norm {fmt(n['grad_norm'])}: the best step along it gains "
                 f"{fmt(n['descent_gain'])} ({'small' if small else 'not small'}, bar "
                 f"{fmt(n['small_gain_below'])})")
         curvature = f"Hessian eigenvalues in [{fmt(n['lambda_min'])}, {fmt(n['lambda_max'])}]"
-        fell = f"the loss fell {n['fall_rate']:.2%} per epoch at the end"
+        fell = ("the history is too short to say how the loss moves" if n["fall_rate"] is None
+                else f"the loss fell {n['fall_rate']:.2%} per epoch at the end")
         ratio = n.get("step_ratio")
         if j.answer == Code.SADDLE_POINT:
             return f"{grad}; {curvature}: clearly negative curvature"
@@ -153,55 +156,128 @@ def judge_tiny(tiny: TinySubset | None, th) -> tuple[bool, bool]:
     return counts, fit
 
 
+@dataclass
+class Reach:
+    """The lowest training loss the run's own architecture is known to reach, and from what:
+    its own optimum, or a reference it can express. Any of them proves the architecture can
+    get that low; only its own optimum, fit to the end, says it cannot get lower (a
+    reference of another shape, or a fit the budget cut short, is an upper bound)."""
+
+    loss: float
+    source: str  # "own optimum" or "<name> reference"
+    conclusive: bool
+
+
+def reach(ev: Evidence) -> Reach | None:
+    known = []
+    own = ev.own_optimum
+    if own is not None and own.train_loss is not None:
+        known.append(Reach(own.train_loss, "own optimum", not own.cut_short))
+    known += [Reach(r.train_loss, f"{r.name} reference", False)
+              for r in fitted(ev.references) if r.expressible]
+    best = min(known, key=lambda r: r.loss, default=None)
+    if best is not None:  # every known fit stays above it; the own optimum says it is the floor
+        best.conclusive = any(r.conclusive for r in known)
+    return best
+
+
+def train_bar(ev: Evidence, th) -> float:
+    return (th.target_train_loss if th.target_train_loss is not None
+            else th.large_loss_fraction * ev.trivial.train)
+
+
+def noise(ev: Evidence, split: str = "train") -> float:
+    """Twice the standard error of a split's mean loss: differences below it are noise."""
+    se = ev.loss_se[split] if ev.loss_se is not None else None
+    return 2 * se if se is not None else 0.0
+
+
 class BiasOrOptimization(Question):
+    """The notes: model bias when no function of the model's family makes the loss small;
+    otherwise the optimization failed. What the family can reach is measured (its own
+    optimum, references it can express); without that, weaker signs decide."""
+
     id = "bias_or_optimization"
     label = "Model bias, or an optimization issue?"
     answers = {
         "model bias": Leaf("model_bias", "model bias -> a more flexible model", Verdict.MODEL_BIAS),
         "optimization": WhereStuck(),
     }
-    needs = ("tiny",)
+    needs = ("own_optimum", "spread", "tiny", "critical_point")
 
     def wants(self, ev, th, judgement):
-        explained = judgement.has(Code.SIMPLER_MODEL_BETTER) or ev.history.nonfinite_epoch is not None
-        return () if explained or th.tiny_subset_steps <= 0 else self.needs
+        basis = judgement.numbers.get("basis")
+        if basis == "nonfinite":
+            return ()
+        wanted = ["spread"] + (["own_optimum"] if th.own_optimum_steps > 0 else [])
+        if basis in ("falling", "default"):  # nothing measured decided it: the weaker signs
+            wanted += ["tiny"] if th.tiny_subset_steps > 0 else []
+            sgd = ev.optimizer is not None and ev.optimizer.sgd
+            wanted += ["critical_point"] if sgd and th.hessian != "never" else []
+        return tuple(wanted)
 
     def judge(self, ev: Evidence, th) -> Judgement:
-        if ev.history.nonfinite_epoch is not None:
-            j = Judgement("optimization", {"nonfinite_epoch": ev.history.nonfinite_epoch})
+        h = ev.history
+        if h.nonfinite_epoch is not None:
+            j = Judgement("optimization", {"basis": "nonfinite", "nonfinite_epoch": h.nonfinite_epoch})
             j.find(Code.NONFINITE_LOSS, f"the loss became non-finite (NaN/inf) in epoch "
-                   f"{ev.history.nonfinite_epoch}: the updates blew up",
-                   epoch=ev.history.nonfinite_epoch)
+                   f"{h.nonfinite_epoch}: the updates blew up", epoch=h.nonfinite_epoch)
             return j
-        train, margin = ev.loss.train, th.reference_margin * ev.trivial.train
-        simpler = [r for r in fitted(ev.references) if r.params <= ev.params]
-        better = min(simpler, key=lambda r: r.train_loss, default=None)
-        if better is not None and train > better.train_loss + margin:
-            j = Judgement("optimization", {"reference": better, "train_loss": train,
-                                           "params": ev.params})
-            j.find(Code.SIMPLER_MODEL_BETTER, self.explain(j) + (
-                ": this run has not reached what its own model can fit"
-                if better.params >= ev.params else ": the more flexible model failed to optimize"),
-                reference=better, train_loss=train)
+        train, bar = ev.loss.train, train_bar(ev, th)
+        best = reach(ev)
+        n = {"train_loss": train, "large_above": bar, "params": ev.params}
+        if best is not None and best.loss < bar and train > best.loss + noise(ev):
+            j = Judgement("optimization", {**n, "basis": "reach", "reach": best.loss,
+                                           "reach_source": best.source})
+            code = Code.OWN_OPTIMUM_SMALL if best.source == "own optimum" else Code.SIMPLER_MODEL_BETTER
+            j.find(code, self.explain(j), reach=best.loss, source=best.source, train_loss=train,
+                   large_above=bar)
+            return j
+        if best is not None and best.loss >= bar and best.conclusive:
+            return self._model_bias(ev, th, {**n, "basis": "reach", "reach": best.loss,
+                                             "reach_source": best.source})
+        trivial = ev.trivial.train
+        if ev.can_output_constant and train > trivial + noise(ev):
+            j = Judgement("optimization", {**n, "basis": "constant", "trivial_loss": trivial})
+            j.find(Code.WORSE_THAN_CONSTANT, self.explain(j), train_loss=train,
+                   trivial_loss=trivial)
             return j
         counts, fit = judge_tiny(ev.tiny, th)
         if counts and not fit:
-            j = Judgement("optimization", {"tiny": ev.tiny, "params": ev.params})
+            j = Judgement("optimization", {**n, "basis": "tiny", "tiny": ev.tiny})
             j.find(Code.TINY_SUBSET_NOT_FIT, self.explain(j) + ": an optimization problem (or a bug)",
                    **vars(ev.tiny))
             return j
-        if ev.history.still_falling:
-            return Judgement("optimization", {"fall_rate": ev.history.fall_rate})
-        return self._model_bias(ev, th, counts)
+        ratio = step_ratio(ev)
+        if ratio is not None and ratio < th.small_step_ratio:
+            return Judgement("optimization", {**n, "basis": "step_size", "step_ratio": ratio,
+                                              "lr": ev.optimizer.lr})
+        if h.still_falling:
+            return Judgement("optimization", {**n, "basis": "falling", "fall_rate": h.fall_rate})
+        return self._model_bias(ev, th, {**n, "basis": "default"})
 
-    def _model_bias(self, ev: Evidence, th, counts: bool) -> Judgement:
+    def _model_bias(self, ev: Evidence, th, numbers: dict) -> Judgement:
         train, tiny = ev.loss.train, ev.tiny
-        flexible = [r for r in fitted(ev.references) if r.params > ev.params]
-        best = min(flexible, key=lambda r: r.train_loss, default=None)
+        counts, _ = judge_tiny(tiny, th)
+        others = [r for r in fitted(ev.references) if not r.expressible]
+        best = min(others, key=lambda r: r.train_loss, default=None)
         helps = best is not None and best.train_loss < train - th.reference_margin * ev.trivial.train
-        j = Judgement("model bias", {"train_loss": train, "params": ev.params, "tiny": tiny,
-                                     "tiny_counts": counts, "flexible": best if helps else None})
-        if tiny is not None:
+        j = Judgement("model bias", {**numbers, "tiny": tiny, "tiny_counts": counts,
+                                     "flexible": best if helps else None})
+        if numbers.get("reach") is not None:
+            code = (Code.OWN_OPTIMUM_LARGE if numbers["reach_source"] == "own optimum"
+                    else Code.MODEL_BIAS)
+            if code is Code.OWN_OPTIMUM_LARGE:
+                j.find(code, _reach_reason(numbers), reach=numbers["reach"],
+                       large_above=numbers["large_above"])
+            if train > numbers["reach"] + noise(ev) + th.reference_margin * ev.trivial.train:
+                # the run is also far from what its model can do: a second, smaller problem
+                j.find(Code.NOT_CONVERGED, f"the run's training loss {fmt(train)} is above what "
+                       f"its architecture reaches ({fmt(numbers['reach'])}, {numbers['reach_source']}"
+                       f"): training longer gets at best there, still above the bar "
+                       f"{fmt(numbers['large_above'])}", at_best=numbers["reach"],
+                       train_loss=train)
+        elif tiny is not None:
             code = Code.TINY_SUBSET_FIT if counts else Code.TINY_SUBSET_UNINFORMATIVE
             j.find(code, _tiny_reason(tiny, counts, ev.params), **vars(tiny))
         if helps:
@@ -213,28 +289,53 @@ class BiasOrOptimization(Question):
 
     def explain(self, j: Judgement) -> str:
         n = j.numbers
-        if "nonfinite_epoch" in n:
+        basis = n["basis"]
+        if basis == "nonfinite":
             return "a non-finite loss is an optimization failure"
-        if "reference" in n:
-            ref = n["reference"]
-            kind = "equally flexible" if ref.params >= n["params"] else "simpler"
-            return (f"the {kind} {ref.name} reference ({ref.params:,} parameters vs "
-                    f"{n['params']:,}) reaches train loss {fmt(ref.train_loss)} < "
-                    f"{fmt(n['train_loss'])}")
-        if "fall_rate" in n:
-            return (f"the training loss still fell {n['fall_rate']:.1%} per epoch at the end: "
-                    "the run has not shown what the model can fit")
-        if j.answer == "optimization":
+        if basis == "reach" and j.answer == "optimization":
+            return (f"the {n['reach_source']} of this architecture reaches train loss "
+                    f"{fmt(n['reach'])}, below the bar {fmt(n['large_above'])}; this run is at "
+                    f"{fmt(n['train_loss'])}: the model can fit the data, the run did not")
+        if basis == "constant":
+            return (f"the training loss {fmt(n['train_loss'])} is above the constant predictor's "
+                    f"{fmt(n['trivial_loss'])}, which the model can output: it has not even "
+                    "learned the average")
+        if basis == "tiny":
             t = n["tiny"]
             return (f"it cannot fit {t.n} training examples (loss {fmt(t.loss)}, trivial "
                     f"{fmt(t.trivial)}) although its {n['params']:,} parameters could memorize "
                     f"their {t.targets} targets")
-        reasons = ["no simpler reference reaches a lower training loss"]
-        if n["tiny"] is not None:
+        if basis == "step_size":
+            return (f"each step (lr {n['lr']:.3g}) is {n['step_ratio']:.1e} of what the curvature "
+                    "along the gradient allows: the learning rate is too small to show what the "
+                    "model can fit")
+        if basis == "falling":
+            return (f"the training loss still fell {n['fall_rate']:.1%} per epoch at the end: "
+                    "the run has not shown what the model can fit")
+        reasons = ([_reach_reason(n)] if basis == "reach" else
+                   ["nothing measured shows the architecture reaching a smaller loss"])
+        if basis != "reach" and n["tiny"] is not None:
             reasons.append(_tiny_reason(n["tiny"], n["tiny_counts"], n["params"]))
         if n["flexible"] is not None:
             reasons.append(_flexible_reason(n["flexible"]))
         return "; ".join(reasons)
+
+
+def step_ratio(ev: Evidence) -> float | None:
+    """SGD's step along the gradient against the curvature there: lr / (1 - momentum) x the
+    curvature along the gradient (~1 reaches the valley floor; << 1 crawls). The learning
+    rate is the one the last epoch used. None for adaptive optimizers, which scale each step
+    by their own statistics, or without a critical-point analysis."""
+    opt, cp = ev.optimizer, ev.critical_point
+    if opt is None or not opt.sgd or cp is None or not cp.curvature_along_gradient:
+        return None
+    return opt.lr / (1 - (opt.momentum or 0.0)) * cp.curvature_along_gradient
+
+
+def _reach_reason(n: dict) -> str:
+    return (f"fit hard, this architecture reaches at best {fmt(n['reach'])} "
+            f"({n['reach_source']}), above the bar {fmt(n['large_above'])}: no setting of its "
+            "weights makes the training loss small")
 
 
 def _tiny_reason(tiny: TinySubset, counts: bool, params: int) -> str:
@@ -263,12 +364,15 @@ class TrainLarge(Question):
         if ev.trivial is None:
             return Judgement("yes", {"train_loss": ev.loss.train})  # nothing measured yet
         train, trivial, target = ev.loss.train, ev.trivial.train, th.target_train_loss
-        bar = target if target is not None else th.large_loss_fraction * trivial
-        simpler = [r for r in fitted(ev.references) if r.params <= ev.params]
-        best = min(simpler, key=lambda r: r.train_loss, default=None)
-        simpler_better = (best is not None
-                          and train > best.train_loss + th.reference_margin * trivial)
-        large = train > bar or simpler_better or wrong_often(ev.exact, "train", th)
+        bar = train_bar(ev, th)
+        # below the bar, the loss is still large when a reference this architecture can
+        # express (not one of fewer parameters) fits clearly better and validates as well:
+        # the run left something it could reach, where it matters
+        better = [r for r in fitted(ev.references) if r.expressible and r.val_loss is not None
+                  and r.val_loss <= ev.loss.val]
+        best = min(better, key=lambda r: r.train_loss, default=None)
+        beaten = best is not None and train > best.train_loss + th.reference_margin * trivial
+        large = train > bar or beaten or wrong_often(ev.exact, "train", th)
         j = Judgement("yes" if large else "no", {
             "train_loss": train, "trivial_loss": trivial, "large_above": bar,
             "references": ev.references or [], "exact": ev.exact})
@@ -295,7 +399,7 @@ class TrainLarge(Question):
 MAP = TrainLarge()
 # findings that only restate a decision on the path (the terminal tree shows them as such)
 RESTATED = (Code.TRAIN_LOSS_LARGE, Code.SIMPLER_MODEL_BETTER, Code.TINY_SUBSET_NOT_FIT)
-SIDE = [symptoms.SaddleEscape(), heldout.Overtraining(), *symptoms.SYMPTOMS]
+SIDE = [symptoms.SaddleEscape(), heldout.Overtraining(), *symptoms.SYMPTOMS, *symptoms.CLOSING]
 
 
 def diagnose_evidence(ev: Evidence, th, measure: Measure | None = None) -> Outcome:

@@ -126,10 +126,9 @@ def walk(root: Question, side: list[SideFinding], ev: Evidence, th,
     node: Question | Leaf = root
     while isinstance(node, Question):
         judgement = node.judge(ev, th)
-        if measure is not None:
-            learned = [probe for probe in node.wants(ev, th, judgement) if measure(probe)]
-            if learned:
-                judgement = node.judge(ev, th)
+        # each probe the answer still wants, then the answer again, until none is left
+        while measure is not None and [p for p in node.wants(ev, th, judgement) if measure(p)]:
+            judgement = node.judge(ev, th)
         path.append(Decision(node.id, judgement.answer, node.explain(judgement),
                              judgement.numbers))
         findings += judgement.findings

@@ -228,3 +228,37 @@ def tiny_subset(
     return TinySubset(n=len(x), targets=targets, params=params, steps=done,
                       cut_short=done < steps, loss=final if math.isfinite(final) else None,
                       trivial=trivial)
+
+
+# layers that keep a network "fully connected": a chain of linear maps and elementwise ops
+_ELEMENTWISE = (nn.Linear, nn.Flatten, nn.Dropout, nn.BatchNorm1d, nn.LayerNorm, nn.Identity,
+                nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.Sigmoid, nn.Tanh,
+                nn.Softplus, nn.Softmax, nn.LogSoftmax)
+
+
+def expressible(reference: str, model: nn.Module, hidden: int) -> bool | None:
+    """Can the run's architecture represent this reference, so that the reference's loss
+    bounds what the architecture can reach? Judged for fully connected models only (a
+    chain of linear layers and elementwise activations; None for any other): a linear map
+    of rank r passes through hidden layers at least r wide, so the linear reference needs
+    every hidden width >= min(inputs, outputs); the one-hidden-layer MLP needs a hidden
+    layer and every hidden width >= its width. Parameter counts say nothing: a network
+    with a 1-unit layer sees one projection of its input, whatever its size."""
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    if not leaves or not all(isinstance(m, _ELEMENTWISE) for m in leaves):
+        return None
+    linears = [m for m in leaves if isinstance(m, nn.Linear)]
+    if not linears:
+        return None
+    widths = [m.out_features for m in linears[:-1]]
+    if reference == "linear":
+        rank = min(linears[0].in_features, linears[-1].out_features)
+        return all(w >= rank for w in widths)
+    return bool(widths) and all(w >= hidden for w in widths)
+
+
+def outputs_a_constant(model: nn.Module) -> bool:
+    """Can the model output any constant? Its last linear map has a bias (every shipped
+    model's head does): zero the weights, set the bias."""
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return bool(last) and last[-1].bias is not None

@@ -19,11 +19,18 @@ from dlrun.diagnose import hessian, probes
 from dlrun.diagnose.context import run_context
 from dlrun.diagnose.history import analyze_history
 from dlrun.diagnose.map import diagnose_evidence
-from dlrun.diagnose.references import fit_references, tiny_subset, trivial_losses
+from dlrun.diagnose.optimum import own_optimum
+from dlrun.diagnose.references import (
+    expressible,
+    fit_references,
+    outputs_a_constant,
+    tiny_subset,
+    trivial_losses,
+)
 from dlrun.diagnose.remedies import remedies
 from dlrun.models import build_model
 from dlrun.records import Diagnosis, EpochRow
-from dlrun.records.evidence import Evidence, OptimizerInfo, SplitLosses, TinySubset
+from dlrun.records.evidence import Evidence, OptimizerInfo, ProbeFailure, SplitLosses, TinySubset
 from dlrun.train.losses import IGNORE
 from dlrun.train.optimizers import build_optimizer
 
@@ -32,17 +39,34 @@ COST_NAMES = {"tiny": "tiny_subset", "critical_point": "hessian"}
 SPLITS = ("train", "val", "test")
 
 
+class Budget:
+    """diagnose.probe_budget x the run's own time, shared out as the probes run: each
+    iterative probe may use its share of what is left, and stops there."""
+
+    SHARES = {"references": 0.4, "own_optimum": 0.6, "tiny": 0.5, "critical_point": 0.8,
+              "escape": 1.0}
+
+    def __init__(self, seconds: float | None):
+        self.end = time.perf_counter() + seconds if seconds else None
+
+    def deadline(self, probe: str) -> float | None:
+        if self.end is None:
+            return None
+        now = time.perf_counter()
+        return now + self.SHARES.get(probe, 1.0) * max(0.0, self.end - now)
+
+
 class Prober:
     """Runs the probes the map asks for (each once) on the trained model, within the budget.
 
     `measure(name)` fills one field of the evidence and says whether it learned anything.
-    The references stop iterating at the first deadline, the other probes at the second.
+    A probe that raises never costs the run its diagnosis: its failure is recorded in the
+    evidence (`failed`) and the map decides with what it has.
     """
 
-    def __init__(self, cfg: DictConfig, model, data, loss, ev: Evidence, deadlines):
+    def __init__(self, cfg: DictConfig, model, data, loss, ev: Evidence, budget: Budget):
         self.cfg, self.th, self.seed = cfg, cfg.diagnose, cfg.trainer.seed
-        self.model, self.data, self.loss, self.ev = model, data, loss, ev
-        self.references_deadline, self.deadline = deadlines
+        self.model, self.data, self.loss, self.ev, self.budget = model, data, loss, ev, budget
         self.sample = probes.sample(data.x_train, data.y_train, self.th.hessian_max_examples,
                                     self.seed)
         self.seconds: dict[str, float] = {}
@@ -55,31 +79,59 @@ class Prober:
         self.done.add(name)
         started = time.perf_counter()
         try:
-            return getattr(self, f"_{name}")()
+            return getattr(self, f"_{name}")(self.budget.deadline(name))
+        except Exception as error:  # any probe may meet a layer it cannot handle
+            message = " ".join(str(error).split())[:300] or type(error).__name__
+            self.ev.failed = [*(self.ev.failed or []), ProbeFailure(name, message)]
+            return False
         finally:
             key = COST_NAMES.get(name, name)
             self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
 
-    def _trivial(self) -> bool:
+    def _cut(self, name: str) -> None:
+        self.ev.cut_short = [*(self.ev.cut_short or []), name]
+
+    def _trivial(self, deadline) -> bool:
         self.ev.trivial = trivial_losses(self.data, self.loss)
         return True
 
-    def _references(self) -> bool:
-        th = self.th
-        self.ev.references = fit_references(
-            self.data, self.loss, hidden=th.reference_hidden, iterations=th.reference_steps,
-            max_examples=th.reference_max_examples, seed=self.seed,
-            deadline=self.references_deadline)
+    def _spread(self, deadline) -> bool:
+        self.ev.loss_se = probes.loss_spread(self.model, self.loss, self.data)
         return True
 
-    def _signals(self) -> bool:
+    def _references(self, deadline) -> bool:
+        th = self.th
+        refs = fit_references(
+            self.data, self.loss, hidden=th.reference_hidden, iterations=th.reference_steps,
+            max_examples=th.reference_max_examples, seed=self.seed, deadline=deadline)
+        for ref in refs:
+            ref.expressible = expressible(ref.name, self.model, th.reference_hidden)
+        if any(r.iterations < th.reference_steps for r in refs):
+            self._cut("references")
+        self.ev.references = refs
+        return True
+
+    def _own_optimum(self, deadline) -> bool:
+        th, data = self.th, self.data
+        bar = (th.target_train_loss if th.target_train_loss is not None
+               else th.large_loss_fraction * self.ev.trivial.train)
+        self.ev.own_optimum = own_optimum(
+            lambda: build_model(self.cfg.model, data).to(data.x_train.device), self.loss, data,
+            bar=bar, max_examples=th.reference_max_examples, iterations=th.own_optimum_steps,
+            seed=self.seed, deadline=deadline)
+        if self.ev.own_optimum.cut_short:
+            self._cut("own_optimum")
+        return True
+
+    def _signals(self, deadline) -> bool:
         x, y = self.sample
         self.ev.gradients = probes.layer_gradients(self.model, self.loss, x, y)
         self.ev.dead_relu = probes.dead_relus(self.model, x)
         self.ev.inputs = probes.input_scale(self.data.x_train)
+        self.ev.time_gradients = probes.time_gradients(self.model, self.loss, x, y)
         return True
 
-    def _tiny(self) -> bool:
+    def _tiny(self, deadline) -> bool:
         """Only for a model with enough parameters to memorize the subset."""
         th, data = self.th, self.data
         y = data.y_train[: th.tiny_subset_size]
@@ -92,24 +144,32 @@ class Prober:
             lambda: build_model(self.cfg.model, data).to(device),
             lambda params: build_optimizer(instantiate(self.cfg.optim), params, device),
             self.loss, data, size=th.tiny_subset_size, steps=th.tiny_subset_steps,
-            seed=self.seed, deadline=self.deadline)
+            seed=self.seed, deadline=deadline)
+        if self.ev.tiny.cut_short:
+            self._cut("tiny")
         return True
 
-    def _critical_point(self) -> bool:
+    def _critical_point(self, deadline) -> bool:
         model, (x, y) = self.model, self.sample
         was_training = model.training
         try:
-            full = probes.full_gradient(model, self.loss, self.data.x_train, self.data.y_train)
+            full = probes.full_gradient(model, self.loss, self.data.x_train, self.data.y_train,
+                                        deadline=deadline)
+            if full is None:
+                self._cut("critical_point")
+                return False
             model.eval()  # dropout off, batch-norm running statistics: a fixed loss surface
             f = hessian.loss_of_params(model, self.loss, x, y)  # curvature from a sample
             self.ev.critical_point, *self._hessian_extras = hessian.critical_point(
                 f, dict(model.named_parameters()), self.th.hessian_iterations, self.seed,
-                self.deadline, gradient=full)
+                deadline, gradient=full)
         finally:
             model.train(was_training)
+        if self.ev.critical_point.cut_short:
+            self._cut("critical_point")
         return True
 
-    def _escape(self) -> bool:
+    def _escape(self, deadline) -> bool:
         """A step along the negative-curvature eigenvector, judged on the whole training split."""
         if self._hessian_extras is None:
             return False
@@ -120,9 +180,11 @@ class Prober:
             whole = hessian.loss_of_params(self.model, self.loss, self.data.x_train,
                                            self.data.y_train)
             self.ev.escape = hessian.escape(whole, dict(self.model.named_parameters()),
-                                            direction, gradient)
+                                            direction, gradient, deadline=deadline)
         finally:
             self.model.train(was_training)
+        if deadline is not None and time.perf_counter() > deadline:
+            self._cut("escape")
         return True
 
 
@@ -131,13 +193,17 @@ def gather_evidence(cfg: DictConfig, model, data, rows: list[EpochRow],
     """What the run itself says: its history, its final (or restored) losses, its optimizer."""
     th = cfg.diagnose
     name = cfg.optim._target_.rsplit(".", 1)[-1].lower()
+    # the step-size test reads the learning rate the schedule reached, not optim.lr
+    used = next((r.lr for r in reversed(rows) if r.lr is not None), cfg.optim.lr)
     ev = Evidence(
         params=sum(p.numel() for p in model.parameters()),
         history=analyze_history(rows, th),
         test_shift=getattr(data, "test_shift", None),
         lr=cfg.optim.lr,
-        optimizer=OptimizerInfo(name, name == "sgd", cfg.optim.lr,
-                                OmegaConf.select(cfg, "optim.momentum", default=0.0)),
+        optimizer=OptimizerInfo(name, name == "sgd", used,
+                                OmegaConf.select(cfg, "optim.momentum", default=0.0),
+                                configured_lr=cfg.optim.lr if used != cfg.optim.lr else None),
+        can_output_constant=outputs_a_constant(model),
     )
     if rows and ev.history.nonfinite_epoch is None:
         final = next((r for r in rows if r.epoch == final_epoch), rows[-1])
@@ -168,11 +234,9 @@ def diagnose_run(
     if not th.enabled:
         return None
     ev = gather_evidence(cfg, model, data, rows, final_epoch)
-    # probes stop iterating at probe_budget x the run's time (half of it for the references)
-    budget = th.probe_budget * train_seconds if train_seconds else None
-    start = time.perf_counter()
-    deadlines = (start + budget / 2, start + budget) if budget else (None, None)
-    prober = Prober(cfg, model, data, loss, ev, deadlines)
+    # probes stop iterating at probe_budget x the run's own time
+    prober = Prober(cfg, model, data, loss, ev,
+                    Budget(th.probe_budget * train_seconds if train_seconds else None))
     measure = prober.measure if ev.loss is not None else None  # NaN weights: history only
     outcome = diagnose_evidence(ev, th, measure)
     if measure is not None and th.hessian == "always" and measure("critical_point"):
@@ -185,8 +249,8 @@ def diagnose_run(
     if train_seconds:
         cost["train_s"] = train_seconds
         cost["share_of_training"] = cost["total_s"] / train_seconds
+    fixes, checks = remedies(outcome, context, ev)
     return Diagnosis(
         verdict=outcome.verdict, stuck=outcome.stuck, findings=outcome.findings,
-        remedies=remedies(outcome.verdict, outcome.findings, context),
-        path=outcome.path, evidence=ev, cost=cost,
+        remedies=fixes, checks=checks, path=outcome.path, evidence=ev, cost=cost,
     )

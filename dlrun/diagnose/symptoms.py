@@ -4,6 +4,7 @@ scaled inputs (the cheap signals), and the result of the saddle escape test. No 
 
 from __future__ import annotations
 
+from dlrun.diagnose.history import MIN_EPOCHS
 from dlrun.diagnose.questions import SideFinding, fmt
 from dlrun.records import Code, Finding
 from dlrun.records.evidence import Evidence
@@ -26,6 +27,29 @@ class GradientsByDepth(SideFinding):
         if g.ratio > 1 / th.vanishing_ratio:
             return [Finding(Code.EXPLODING_GRADIENTS, f"the first layer's gradient is "
                             f"{g.ratio:.1e}x the last layer's: gradients grow with depth", dict(vars(g)))]
+        return []
+
+
+class GradientsThroughTime(SideFinding):
+    """Recurrent models: the gradient reaching the first steps of a sequence against the
+    last ones. Backpropagation through time multiplies by the recurrent Jacobian once per
+    step, so it vanishes (or explodes) over long sequences."""
+
+    code = Code.VANISHING_THROUGH_TIME
+    needs = ("signals",)
+
+    def judge(self, ev: Evidence, th) -> list[Finding]:
+        t = ev.time_gradients
+        if t is None or t.ratio is None:
+            return []
+        if t.ratio < th.vanishing_ratio:
+            return [Finding(Code.VANISHING_THROUGH_TIME, f"the gradient reaching the first "
+                            f"quarter of the {t.steps} steps is {t.ratio:.1e} of what reaches the "
+                            "last quarter: the model cannot learn from early inputs", dict(vars(t)))]
+        if t.ratio > 1 / th.vanishing_ratio:
+            return [Finding(Code.EXPLODING_THROUGH_TIME, f"the gradient reaching the first steps "
+                            f"is {t.ratio:.1e}x what reaches the last: it grows through time",
+                            dict(vars(t)))]
         return []
 
 
@@ -74,4 +98,36 @@ class SaddleEscape(SideFinding):
                         f"{fmt(e.loss_after)}" + result, dict(vars(e)))]
 
 
-SYMPTOMS = [GradientsByDepth(), DeadRelus(), BadlyScaledInputs()]
+class ShortHistory(SideFinding):
+    """Statements about how the loss moves need a few epochs."""
+
+    code = Code.SHORT_HISTORY
+
+    def judge(self, ev: Evidence, th) -> list[Finding]:
+        epochs = ev.history.finite_epochs
+        if epochs is None or epochs >= MIN_EPOCHS:
+            return []
+        return [Finding(self.code, f"only {epochs} finished epoch(s): too few to say whether the "
+                        f"loss is still falling or bouncing (that needs {MIN_EPOCHS})",
+                        {"epochs": epochs, "needed": MIN_EPOCHS})]
+
+
+class ProbeProblems(SideFinding):
+    """What the diagnosis could not measure: probes that raised, probes the budget cut."""
+
+    code = Code.PROBE_FAILED
+
+    def judge(self, ev: Evidence, th) -> list[Finding]:
+        found = [Finding(Code.PROBE_FAILED, f"the {f.probe} probe failed ({f.error}); the map "
+                         "decided without it", {"probe": f.probe, "error": f.error})
+                 for f in ev.failed or []]
+        if ev.cut_short:
+            found.append(Finding(Code.PROBES_CUT_SHORT, "diagnose.probe_budget stopped "
+                                 f"{', '.join(ev.cut_short)} before they finished; raise it for "
+                                 "firmer evidence", {"probes": list(ev.cut_short),
+                                                     "probe_budget": th.probe_budget}))
+        return found
+
+
+SYMPTOMS = [GradientsByDepth(), GradientsThroughTime(), DeadRelus(), BadlyScaledInputs()]
+CLOSING = [ShortHistory(), ProbeProblems()]

@@ -47,13 +47,16 @@ class Remedy:
     action: str
     command: str
     overrides: list[str] = field(default_factory=list)
+    expect: str | None = None  # what the evidence says it can at best reach
 
     def to_json(self) -> dict:
-        return {"action": self.action, "command": self.command}
+        data = {"action": self.action, "command": self.command}
+        return data if self.expect is None else {**data, "expect": self.expect}
 
     @classmethod
     def from_json(cls, data: dict) -> Remedy:
-        return cls(data["action"], data["command"], list(data.get("overrides") or []))
+        return cls(data["action"], data["command"], list(data.get("overrides") or []),
+                   data.get("expect"))
 
 
 @dataclass
@@ -81,6 +84,8 @@ class Diagnosis:
     stuck: Code | None = None  # where an optimization issue is stuck
     findings: list[Finding] = field(default_factory=list)
     remedies: list[Remedy] = field(default_factory=list)
+    # commands that change the measurement, not the model (never followed as remedies)
+    checks: list[Remedy] = field(default_factory=list)
     path: list[Decision] = field(default_factory=list)
     evidence: Evidence | None = None
     cost: dict[str, float] = field(default_factory=dict)  # seconds per probe
@@ -97,6 +102,7 @@ class Diagnosis:
             "stuck": None if self.stuck is None else str(self.stuck),
             "findings": [f.to_json() for f in self.findings],
             "remedies": [r.to_json() for r in self.remedies],
+            "checks": [r.to_json() for r in self.checks],
             "path": [d.to_json() for d in self.path],
             "evidence": {} if self.evidence is None else self.evidence.to_json(),
             "cost": clean(self.cost),
@@ -110,6 +116,7 @@ class Diagnosis:
             stuck=None if stuck is None else _code(stuck),
             findings=[Finding.from_json(f) for f in data.get("findings", [])],
             remedies=[Remedy.from_json(r) for r in data.get("remedies", [])],
+            checks=[Remedy.from_json(r) for r in data.get("checks", [])],
             path=[Decision.from_json(d) for d in data.get("path", [])],
             evidence=Evidence.from_json(data["evidence"]) if data.get("evidence") else None,
             cost=data.get("cost") or {},

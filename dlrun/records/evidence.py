@@ -105,8 +105,9 @@ class History:
 class OptimizerInfo:
     name: str
     sgd: bool  # plain SGD (with momentum or not): its step size is lr / (1 - momentum)
-    lr: float
+    lr: float  # the learning rate of the last epoch (after any schedule)
     momentum: float | None = 0.0
+    configured_lr: float | None = None  # optim.lr, where it differs from `lr`
 
 
 @dataclass
@@ -120,6 +121,9 @@ class Reference:
     val_loss: float | None = keep_none()
     test_loss: float | None = keep_none()
     seconds: float | None = None
+    # the run's architecture can express this reference (so its loss bounds what the
+    # architecture can reach); None: not judged
+    expressible: bool | None = None
 
 
 @dataclass
@@ -146,6 +150,8 @@ class CriticalPoint:
     descent_gain: float  # |g|^2 / (2 |lambda|max): what the best step along g can gain
     curvature_along_gradient: float | None = keep_none()
     hvp_products: int = 0
+    hvp_method: str | None = None  # double_backward, or finite_difference where a layer has none
+    cut_short: bool | None = None  # Lanczos stopped by the probe budget
 
 
 @dataclass
@@ -173,6 +179,38 @@ class InputScale:
 
 
 @dataclass
+class OwnOptimum:
+    """A fresh copy of the run's own architecture fit hard (full-batch L-BFGS, or Adam where
+    L-BFGS does not work) on the training data: an estimate of what this model family can
+    reach, whatever the run's optimizer did."""
+
+    train_loss: float | None  # on the whole training split
+    fit_loss: float | None  # on the examples it was fit to
+    examples: int
+    method: str
+    iterations: int
+    cut_short: bool = False
+    seconds: float | None = None
+
+
+@dataclass
+class TimeGradients:
+    """Recurrent and sequence models: how much gradient reaches the early steps of the input
+    against the late ones (backpropagation through time)."""
+
+    steps: int
+    early: float  # mean gradient norm per input step over the first quarter of the steps
+    late: float  # ... over the last quarter
+    ratio: float | None = keep_none()
+
+
+@dataclass
+class ProbeFailure:
+    probe: str
+    error: str  # the exception's one-line message
+
+
+@dataclass
 class Escape:
     loss_before: float
     loss_after: float
@@ -196,6 +234,12 @@ class Evidence:
     tiny: TinySubset | None = None
     critical_point: CriticalPoint | None = None
     escape: Escape | None = None
+    own_optimum: OwnOptimum | None = None
+    loss_se: SplitLosses | None = None  # standard error of each split's mean loss
+    time_gradients: TimeGradients | None = None
+    can_output_constant: bool | None = None  # the last layer has a bias
+    failed: list[ProbeFailure] | None = None  # probes that raised: the map did without them
+    cut_short: list[str] | None = None  # probes stopped by diagnose.probe_budget
 
     def to_json(self) -> dict:
         data = to_json(self)

@@ -86,20 +86,27 @@ def diagnosis_panel(d: Diagnosis) -> Panel:
         for f in extra:
             grid.add_row(f"  {f.code}", f.message)
         parts.append(grid)
-    if d.remedies:
-        parts.append(Text("\nRemedies (most promising first)", style="bold"))
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(justify="right", no_wrap=True)
-        grid.add_column()
-        for i, r in enumerate(d.remedies, 1):
-            grid.add_row(f"  {i}.", Text.assemble(r.action, "\n", (r.command, "bold cyan")))
-        parts.append(grid)
+    for title, listed in (("Remedies (most promising first)", d.remedies),
+                          ("Checks (they change the measurement, not the model)", d.checks)):
+        if listed:
+            parts.append(Text(f"\n{title}", style="bold"))
+            parts.append(_numbered(listed))
     if "total_s" in d.cost:
         share = d.cost.get("share_of_training")
         share_text = f" ({share:.0%} of the run)" if share is not None else ""
         parts.append(Text(f"\nprobes took {d.cost['total_s']:.2f} s{share_text}; details in "
                           "diagnosis.json", style="dim"))
     return Panel(Group(*parts), title=title, title_align="left", border_style=colour)
+
+
+def _numbered(remedies) -> Table:
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column()
+    for i, r in enumerate(remedies, 1):
+        action = r.action + (f" ({r.expect})" if r.expect else "")
+        grid.add_row(f"  {i}.", Text.assemble(action, "\n", (r.command, "bold cyan")))
+    return grid
 
 
 def print_diagnosis(d: Diagnosis) -> None:
@@ -113,9 +120,11 @@ def markdown(d: Diagnosis) -> str:
     lines += [f"- {labels.get(s.node, s.node)} **{s.answer}**: {s.because}" for s in d.path]
     lines += ["", "**findings**", ""]
     lines += [f"- `{f.code}`: {f.message}" for f in d.findings]
-    if d.remedies:
-        lines += ["", "**remedies**", ""]
-        lines += [f"{i}. {r.action}: `{r.command}`" for i, r in enumerate(d.remedies, 1)]
+    for title, listed in (("remedies", d.remedies), ("checks", d.checks)):
+        if listed:
+            lines += ["", f"**{title}**", ""]
+            lines += [f"{i}. {r.action}" + (f" ({r.expect})" if r.expect else "")
+                      + f": `{r.command}`" for i, r in enumerate(listed, 1)]
     return "\n".join(lines)
 
 

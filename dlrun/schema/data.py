@@ -15,6 +15,7 @@ class DataConfig:
     test_fraction: float = 0.2  # share held out for test (datasets without a test set)
     label_noise: float = 0.0  # fraction of training labels replaced by random ones
     test_shift: str | None = None  # build the test split from a shifted distribution
+    train_shift_fraction: float = 0.0  # share of training examples drawn the test split's way
 
 
 # --- scikit-learn's bundled tables ---------------------------------------------------

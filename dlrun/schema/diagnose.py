@@ -19,6 +19,7 @@ class DiagnoseConfig:
     reference_hidden: int = 64
     reference_steps: int = 30
     reference_max_examples: int = 4096
+    own_optimum_steps: int = 50
     tiny_subset_size: int = 32
     tiny_subset_steps: int = 300
     memorize_ratio: float = 10.0
@@ -40,7 +41,9 @@ class DiagnoseConfig:
     vanishing_ratio: float = 0.01
     dead_relu_fraction: float = 0.5
     input_scale_ratio: float = 100.0
-    # overtraining
+    # overfitting and mismatch
+    gap_standard_errors: float = 2.0
+    mismatch_ratio: float = 2.0
     overtraining_fraction: float = 0.02
 
 
