@@ -23,6 +23,7 @@ from dlrun.diagnose.references import fit_references, tiny_subset, trivial_losse
 from dlrun.diagnose.remedies import GROUPS, Context, remedies
 from dlrun.models import build_model
 from dlrun.models.build import model_name
+from dlrun.overrides import value_of
 from dlrun.paths import config_dir
 from dlrun.train.losses import IGNORE
 from dlrun.train.optimizers import build_optimizer
@@ -261,9 +262,7 @@ def run_context(
 
 def _experiment_body(conf: Path, overrides: list[str]) -> dict:
     """The keys an `experiment=NAME` preset sets (grouped by top-level key), if one was used."""
-    name = next(
-        (o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("experiment=")), None
-    )
+    name = value_of(overrides, "experiment")
     path = conf / "experiment" / f"{name}.yaml"
     if name is None or not path.is_file():
         return {}

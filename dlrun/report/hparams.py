@@ -16,6 +16,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from dlrun.overrides import parse_all
+
 # the knobs users sweep most (DESIGN.md section 3), logged for every run when the config has them
 KNOBS = (
     "optim.lr",
@@ -41,10 +43,6 @@ def _value(value):
     return str(value) if value is not None else "null"
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def hparams_of(cfg: DictConfig) -> dict:
     """The config groups chosen, the common knobs, and every key the command overrode."""
     values: dict = {}
@@ -55,7 +53,7 @@ def hparams_of(cfg: DictConfig) -> dict:
             if not group.startswith("hydra") and choice is not None:
                 values[group] = _value(choice)
         overrides = list(hydra.overrides.task)
-    keys = list(KNOBS) + [_key(o) for o in overrides if "/" not in _key(o)]
+    keys = list(KNOBS) + [o.key for o in parse_all(overrides, strict=False) if "/" not in o.key]
     for key in keys:
         if key in values:  # a group choice (optim=sgd) is already there
             continue
