@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import OverrideType, Quote, QuotedString, Sweep
+from hydra.core.override_parser.types import OverrideType, Quote, QuotedString
 from hydra.errors import HydraException
 
 from dlrun.paths import config_dir
@@ -69,16 +69,15 @@ def config_groups() -> frozenset[str]:
 def parse(text: str) -> Override:
     """Read one override; raises Hydra's `HydraException` (with its message) when it is not one."""
     hydra = _parser().parse_override(text)
-    sweep = hydra.is_sweep_override()
-    value = hydra.value() if hydra.value_type is not None else None
+    has_value = hydra.value_type is not None
     return Override(
         text=text,
         key=hydra.key_or_group,
         prefix=_PREFIX[hydra.type],
-        value=value,
-        value_text=hydra.get_value_string() if hydra.value_type is not None else "",
+        value=hydra.value() if has_value else None,
+        value_text=hydra.get_value_string() if has_value else "",
         package=hydra.package,
-        is_sweep=sweep or isinstance(value, Sweep),
+        is_sweep=hydra.is_sweep_override(),
     )
 
 
@@ -103,9 +102,9 @@ def keys(texts: Iterable[str]) -> list[str]:
     return [o.key for o in parse_all(texts)]
 
 
-def value_of(texts: Iterable[str], key: str, default: Any = None) -> Any:
-    """The value the last override of `key` gives it (its Python value), else `default`."""
-    found = [o for o in parse_all(texts, strict=False) if o.key == key and o.prefix != "~"]
+def value_of(texts: Iterable[str], name: str, default: Any = None) -> Any:
+    """The value the last override of key `name` gives it (its Python value), else `default`."""
+    found = [o for o in parse_all(texts, strict=False) if o.key == name and o.prefix != "~"]
     return found[-1].value if found else default
 
 
@@ -173,7 +172,7 @@ def command(overrides: Sequence[str], flags: Sequence[str] = ()) -> str:
 
 
 @cache
-def _flag_values() -> dict[str, tuple]:
+def _flag_values() -> dict[str, tuple[str, ...] | None]:
     """Hydra's own command-line flags and the values each takes: () for none, None for any
     one value, else the allowed values of an optional one (`--info [defaults]`).
 
@@ -203,7 +202,7 @@ def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
         flags.append(arg)
         name, inline, _ = arg.partition("=")
         values = _flag_values().get(name, ())
-        takes_next = values is None or (rest and rest[0] in (values or ()))
+        takes_next = values is None or (rest and rest[0] in values)
         if not inline and rest and takes_next:  # `-cd DIR`, `--cfg job`, `--info defaults`
             flags.append(rest.pop(0))
     return flags, overrides
