@@ -12,9 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from dlrun import overrides as ov
+from dlrun.schema.options import option_values
 
 # groups whose option replaces the whole subtree (a user's `model.hidden=...` does not
 # survive `model=cnn`); `reg` is a list that remedies extend instead
@@ -118,16 +117,16 @@ class _Catalog:
 
     def unpin(self, overrides: list[str]) -> list[str] | None:
         """A group switch under an experiment preset that sets keys of that group: give those
-        keys the new option's own values (its YAML file), or drop the remedy if it lacks them."""
+        keys the new option's own values (as Hydra composes it), or drop the remedy if it lacks them."""
         out = list(overrides)
         for o in ov.parse_all(overrides):
             group, option = o.key, o.value
             if group == "reg" or group not in self.ctx.pinned or self.ctx.conf_dir is None:
                 continue
-            path = Path(self.ctx.conf_dir, group, f"{option}.yaml")
-            if not path.is_file():
+            values = option_values(self.ctx.conf_dir, group, option)
+            if values is None:
                 return None
-            own = _leaves(OmegaConf.to_container(OmegaConf.load(path)))
+            own = _leaves(values)
             for key, pinned in _leaves(self.ctx.pinned[group]).items():
                 if f"{group}.{key}" in ov.keys(out):
                     continue
