@@ -275,3 +275,13 @@ def test_every_schema_knob_is_documented_in_the_readme():
     missing = [f"{g}.{n}" for g, n in SCHEMA_KNOBS if not _documented(g, n)]
     assert not missing, f"knobs the README never mentions: {missing}"
     assert _documented("", "mode")
+
+
+def test_an_option_s_values_are_its_schema_s_defaults_under_its_own():
+    from dlrun.schema.options import option_values
+
+    adam = option_values(CONFIG_DIR, "optim", "adam")
+    assert adam["lr"] == 1e-3 and adam["betas"] == [0.9, 0.999]  # the schema's, not in adam.yaml
+    assert option_values(CONFIG_DIR, "model", "gru")["cell"] == "gru"  # gru.yaml's own
+    assert option_values(CONFIG_DIR, "optim", "gd")["lr"] == 0.1  # a `_global_` package too
+    assert option_values(CONFIG_DIR, "optim", "nope") is None
