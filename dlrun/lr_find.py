@@ -8,7 +8,6 @@ loss-vs-LR figure), and prints the suggested LR with the command that uses it.
 from __future__ import annotations
 
 import math
-import shlex
 import sys
 from pathlib import Path
 
@@ -17,20 +16,16 @@ from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
 from dlrun.errors import UserError
+from dlrun.overrides import command, merge
 from dlrun.report.files import write_json
 from dlrun.train.lr_range import RULE, RangeTest, lr_range_test
 
-DROPPED = ("mode", "optim.lr", "trainer.resume")
+DROPPED = ("mode", "lr_find", "trainer.resume")
 
 
 def command_with_lr(overrides: list[str], lr: float) -> str:
     """`dlrun <the user's overrides> optim.lr=<lr>`, without mode=lr_find or lr_find.* knobs."""
-
-    def key(override: str) -> str:
-        return override.split("=", 1)[0].lstrip("+~")
-
-    kept = [o for o in overrides if key(o) not in DROPPED and not key(o).startswith("lr_find.")]
-    return " ".join(["dlrun", *(shlex.quote(o) for o in kept), f"optim.lr={lr:.3g}"])
+    return command(merge(overrides, [f"optim.lr={lr:.3g}"], drop=DROPPED))
 
 
 def log_curve(run_dir: Path, result: RangeTest) -> None:

@@ -8,19 +8,12 @@ finding calls for which remedy is the table in `dlrun.diagnose.remedies`. No tor
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import OmegaConf
-
+from dlrun import overrides as ov
 from dlrun.diagnose.context import ADAPTIVE, GROUPS, RELU_LIKE, Context
-
-
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
+from dlrun.schema.options import option_values
 
 
 def _num(x: float) -> str:
@@ -31,30 +24,13 @@ def _num(x: float) -> str:
 
 
 def _list(values: Iterable) -> str:
-    return "[" + ",".join(str(v) for v in values) + "]"
+    return ov.format_value(list(values))
 
 
 def merge(user: list[str], remedy: list[str]) -> list[str]:
-    """The user's overrides with the remedy's applied: same key replaced, switched groups reset."""
-    by_key = {_key(o): o for o in remedy}
-    switched = {k for k in by_key if k in GROUPS and k != "reg"}
-    merged = []
-    for o in user:
-        key = _key(o)
-        if key == "trainer.resume" or any(key.startswith(g + ".") for g in switched):
-            continue
-        merged.append(by_key.pop(key, o))  # a remedy's value takes the user's place
-    return merged + list(by_key.values())
-
-
-def _value(v) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    if v is None:
-        return "null"
-    if isinstance(v, (list, tuple)):
-        return _list(_value(x) for x in v)
-    return str(v)
+    """The user's overrides with the remedy's applied: same key replaced, switched groups
+    reset, `reg` extended; a remedy is a fresh run, never a resume."""
+    return ov.merge(user, remedy, drop=("trainer.resume",))
 
 
 def _same_kind(a, b) -> bool:
@@ -78,7 +54,7 @@ def _leaves(node: dict, prefix: str = "") -> dict:
 
 
 def command(user: list[str], remedy: list[str]) -> str:
-    return " ".join(["dlrun", *(shlex.quote(o) for o in merge(user, remedy))])
+    return ov.command(merge(user, remedy))
 
 
 @dataclass
@@ -100,16 +76,14 @@ class Catalog:
     def has(self, group: str, option: str) -> bool:
         return option in self.ctx.options.get(group, set())
 
-    def exists(self, overrides: list[str]) -> bool:
-        switched = {_key(o) for o in overrides if _key(o) in GROUPS}
-        for o in overrides:
-            key, _, value = o.partition("=")
-            key = key.lstrip("+~")
-            if key in GROUPS:
-                names = value.strip("[]").split(",") if value.startswith("[") else [value]
-                if not all(self.has(key, n) for n in names if n):
+    def exists(self, changes: list[str]) -> bool:
+        parsed = ov.parse_all(changes)
+        switched = [o.key for o in parsed if o.is_group]
+        for o in parsed:
+            if o.is_group:
+                if not all(self.has(o.key, name) for name in o.options()):
                     return False
-            elif not any(key.startswith(g + ".") for g in switched) and key not in self.ctx.keys:
+            elif not any(o.under(g) for g in switched) and o.key not in self.ctx.keys:
                 return False
         return True
 
@@ -122,10 +96,8 @@ class Catalog:
 
     def changes(self, overrides: list[str]) -> bool:
         """Does any override set something other than what the run already had?"""
-        parser = OverridesParser.create()
-        for text in overrides:
-            override = parser.parse_override(text)
-            key, value = override.get_key_element().lstrip("+~"), override.value()
+        for override in ov.parse_all(overrides):
+            key, value = override.key, override.value
             if key == "reg":
                 if sorted(value if isinstance(value, list) else [value]) != sorted(self.ctx.reg):
                     return True
@@ -138,22 +110,22 @@ class Catalog:
 
     def unpin(self, overrides: list[str]) -> list[str] | None:
         """A group switch under an experiment preset that sets keys of that group: give those
-        keys the new option's own values (its YAML file), or drop the remedy if it lacks them."""
+        keys the new option's own values (as Hydra composes it), or drop the remedy if it lacks them."""
         out = list(overrides)
-        for o in overrides:
-            group, _, option = o.partition("=")
+        for o in ov.parse_all(overrides):
+            group, option = o.key, o.value
             if group == "reg" or group not in self.ctx.pinned or self.ctx.conf_dir is None:
                 continue
-            path = Path(self.ctx.conf_dir, group, f"{option}.yaml")
-            if not path.is_file():
+            values = option_values(self.ctx.conf_dir, group, option)
+            if values is None:
                 return None
-            own = _leaves(OmegaConf.to_container(OmegaConf.load(path)))
+            own = _leaves(values)
             for key, pinned in _leaves(self.ctx.pinned[group]).items():
-                if any(_key(x) == f"{group}.{key}" for x in out):
+                if f"{group}.{key}" in ov.keys(out):
                     continue
                 if key not in own or not _same_kind(pinned, own[key]):
                     return None  # the preset's value would not even compose with the new option
-                out.append(f"{group}.{key}={_value(own[key])}")
+                out.append(ov.format(f"{group}.{key}", own[key]))
         return out
 
     def reg(self, *options: str) -> str:

@@ -9,6 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from dlrun.models.build import model_name
+from dlrun.overrides import parse_all, value_of
 from dlrun.paths import config_dir
 
 # groups whose option replaces the whole subtree (a user's `model.hidden=...` does not
@@ -79,12 +80,7 @@ def _choices(overrides: list[str]) -> dict:
     if HydraConfig.initialized():
         return {k: v for k, v in HydraConfig.get().runtime.choices.items()
                 if not k.startswith("hydra")}
-    typed = {}
-    for o in overrides:
-        key, _, value = o.partition("=")
-        if key.lstrip("+~") in GROUPS:
-            typed[key.lstrip("+~")] = value
-    return typed
+    return {o.key: o.value for o in parse_all(overrides) if o.key in GROUPS}
 
 
 def run_context(
@@ -126,9 +122,7 @@ def run_context(
 
 def _experiment_body(conf: Path, overrides: list[str]) -> dict:
     """The keys an `experiment=NAME` preset sets (grouped by top-level key), if one was used."""
-    name = next(
-        (o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("experiment=")), None
-    )
+    name = value_of(overrides, "experiment")
     path = conf / "experiment" / f"{name}.yaml"
     if name is None or not path.is_file():
         return {}

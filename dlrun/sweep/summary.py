@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from dlrun.overrides import parse_all
 from dlrun.report.files import read_metrics, write_json
 
 SUMMARY_JSON = "sweep_summary.json"
@@ -101,21 +102,16 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted({p.parent.parent for p in sweep_dir.glob("**/.hydra/overrides.yaml")})
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def _swept(jobs: list[dict]) -> tuple[list[str], list[str]]:
     """Override keys whose values differ between jobs, and the overrides all jobs share."""
     values: dict[str, set[str]] = {}
+    job_keys = []
     for job in jobs:
-        for override in job["overrides"]:
-            values.setdefault(_key(override), set()).add(override)
-    swept = [
-        k
-        for k, v in values.items()
-        if len(v) > 1 or any(k not in {_key(o) for o in job["overrides"]} for job in jobs)
-    ]
+        parsed = parse_all(job["overrides"], strict=False)
+        job_keys.append({o.key for o in parsed})
+        for override in parsed:
+            values.setdefault(override.key, set()).add(override.text)
+    swept = [k for k, v in values.items() if len(v) > 1 or any(k not in keys for keys in job_keys)]
     common = sorted(next(iter(v)) for k, v in values.items() if k not in swept)
     return swept, common
 
@@ -169,16 +165,16 @@ def _seconds(value) -> str:
 
 def _short(override: str) -> str:
     """`optim.lr=0.004430375245218269` reads as `optim.lr=0.00443` in the table."""
-    key, sep, value = override.partition("=")
-    try:
-        number = float(value)
-    except ValueError:
-        return override
-    return f"{key}={number:.3g}" if len(value) > 8 and math.isfinite(number) else override
+    for parsed in parse_all([override], strict=False):
+        number = parsed.value
+        if isinstance(number, float) and len(parsed.value_text) > 8 and math.isfinite(number):
+            return f"{parsed.prefix}{parsed.key}={number:.3g}"
+    return override
 
 
 def _shown_overrides(job: dict, swept: list[str]) -> str:
-    shown = [o for o in job["overrides"] if _key(o) in swept] if swept else job["overrides"]
+    parsed = parse_all(job["overrides"], strict=False)
+    shown = [o.text for o in parsed if o.key in swept] if swept else job["overrides"]
     return " ".join(_short(o) for o in shown) or "(defaults)"
 
 
