@@ -68,7 +68,8 @@ def saddle_evidence(cp):
         "history": {"epochs": 5, "nonfinite_epoch": None, "stalled": True, "fall_rate": 0.0},
         "loss": {"train": 1.0, "val": 1.0, "test": 1.0},
         "trivial": {"train": 1.0, "val": 1.0, "test": 1.0},
-        "references": [{"name": "linear", "params": 3, "train_loss": 0.1, "val_loss": 0.1}],
+        "references": [{"name": "linear", "params": 3, "train_loss": 0.1, "val_loss": 0.1,
+                        "expressible": True}],
         "critical_point": vars(cp),
     }
 

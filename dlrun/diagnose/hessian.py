@@ -10,7 +10,6 @@ that eigenvector, as the notes suggest for a saddle point.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 
 import torch
@@ -18,6 +17,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from dlrun.diagnose.budget import Deadline
 from dlrun.records.evidence import CriticalPoint, Escape
 
 Vector = torch.Tensor
@@ -71,14 +71,15 @@ class HessianProducts:
     Double backward through a gradient graph built once: each product is one backward
     pass (about 2x cheaper on the CPU than torch.func's jvp of grad, which recomputes the
     forward every time). A layer without a double backward (a custom kernel) switches the
-    products to central differences of two gradients, (g(θ + εv) - g(θ - εv)) / 2ε, and
-    `method` says which was used.
+    products to central differences of two gradients, (g(θ + εv) - g(θ - εv)) / 2ε (also
+    when the first product disagrees with them), and `method` says which was used.
     """
 
     def __init__(self, f: LossOfParams, params: dict[str, torch.Tensor]):
         self.f = f
         self.leaves = {k: p.detach().clone().requires_grad_(True) for k, p in params.items()}
         self.method = "double_backward"
+        self._checked = False
         with _double_backward_safe(), torch.enable_grad():
             self._loss = f(self.leaves)
             grads = torch.autograd.grad(self._loss, list(self.leaves.values()), create_graph=True,
@@ -89,10 +90,22 @@ class HessianProducts:
     def __call__(self, v: Vector) -> Vector:
         if self.method == "double_backward":
             try:
-                return self._exact(v)
+                product = self._exact(v)
             except RuntimeError:  # "derivative for ... is not implemented"
                 self.method = "finite_difference"
+            else:
+                if self._checked or self._agrees(product, v):
+                    return product
+                self.method = "finite_difference"
         return self._central_difference(v)
+
+    def _agrees(self, product: Vector, v: Vector) -> bool:
+        """The first product, checked once against central differences: a custom kernel
+        whose backward is not itself differentiable can make double backward silently
+        drop terms (torch's `once_differentiable` does) instead of raising."""
+        self._checked = True
+        reference = self._central_difference(v)
+        return float((product - reference).norm()) <= 0.1 * float(reference.norm()) + 1e-8
 
     def _exact(self, v: Vector) -> Vector:
         if not self._g.requires_grad:  # the loss is linear in every parameter: H = 0
@@ -132,15 +145,16 @@ def lanczos(
     dtype,
     generator: torch.Generator | None = None,
     tol: float = 1e-6,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
 ) -> dict:
     """Extreme eigenpairs of the symmetric operator `hvp` (n x n) after at most `iterations` products.
 
     Stops early when both extreme Ritz pairs have residual below `tol` x the spectral radius,
-    or (after two products) when `time.perf_counter()` passes `deadline` (`cut_short`).
+    or when the `deadline` allows no further product (`cut_short`; at least two are taken).
     Returns lambda_min, lambda_max, the unit eigenvector of lambda_min, and the products used.
     """
     k = min(iterations, n)
+    deadline = deadline or Deadline(None)
     cut_short = False
     q = torch.randn(n, device=device, dtype=dtype, generator=generator)
     q /= q.norm()
@@ -148,6 +162,11 @@ def lanczos(
     alphas: list[float] = []
     betas: list[float] = []
     for j in range(k):
+        if j < 2:
+            deadline.tick()  # two products at least, timed so the third is judged by them
+        elif not deadline.allows():
+            cut_short = True
+            break
         basis.append(q)
         w = hvp(q)
         alpha = torch.dot(w, q)
@@ -162,9 +181,6 @@ def lanczos(
         radius = max(abs(float(evals[0])), abs(float(evals[-1])), 1e-30)
         residual = float(beta) * evecs[-1, [0, -1]].abs().max()
         if float(beta) <= 1e-10 * radius or (j >= 2 and residual <= tol * radius):
-            break
-        if deadline is not None and j >= 1 and time.perf_counter() > deadline:
-            cut_short = True
             break
         betas.append(float(beta))
         q = w / beta
@@ -193,7 +209,7 @@ def critical_point(
     params: dict[str, torch.Tensor],
     iterations: int,
     seed: int = 0,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
     gradient: Vector | None = None,
 ) -> tuple[CriticalPoint, Vector, Vector]:
     """Gradient norm and extreme Hessian eigenvalues of f at params; also the eigenvector of
@@ -240,7 +256,7 @@ def escape(
     direction: Vector,
     gradient: Vector,
     steps: int = 16,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
 ) -> Escape:
     """Step along the negative-curvature eigenvector (downhill sign) and keep the best length.
 
@@ -255,8 +271,9 @@ def escape(
         before = float(f(params))
         best_t, best = 0.0, before
         t = 1e-3 * max(1.0, float(theta.norm()))
+        deadline = deadline or Deadline(None)
         for _ in range(steps):
-            if deadline is not None and time.perf_counter() > deadline:
+            if not deadline.allows():
                 break
             loss = float(f(_unflat(theta + t * d, params)))
             if loss < best:

@@ -160,19 +160,28 @@ def judge_tiny(tiny: TinySubset | None, th) -> tuple[bool, bool]:
 class Reach:
     """The lowest training loss the run's own architecture is known to reach, and from what:
     its own optimum, or a reference it can express. Any of them proves the architecture can
-    get that low; only its own optimum, fit to the end, says it cannot get lower (a
-    reference of another shape, or a fit the budget cut short, is an upper bound)."""
+    get that low; only its own optimum, fit to the end by gradients that flow, says it
+    cannot get lower (a reference of another shape, a fit the budget cut short, or one
+    whose gradients vanish as the run's do, is only an upper bound)."""
 
     loss: float
     source: str  # "own optimum" or "<name> reference"
     conclusive: bool
 
 
-def reach(ev: Evidence) -> Reach | None:
+def hampered(ev: Evidence, th) -> bool:
+    """The trained model's gradients vanish or explode (through depth or time): a fresh fit
+    of the same architecture meets the same trouble, so it cannot show the family's limit."""
+    ratios = [g.ratio for g in (ev.gradients, ev.time_gradients) if g is not None and g.ratio]
+    return any(r < th.vanishing_ratio or r > 1 / th.vanishing_ratio for r in ratios)
+
+
+def reach(ev: Evidence, th) -> Reach | None:
     known = []
     own = ev.own_optimum
     if own is not None and own.train_loss is not None:
-        known.append(Reach(own.train_loss, "own optimum", not own.cut_short))
+        known.append(Reach(own.train_loss, "own optimum",
+                           not own.cut_short and not hampered(ev, th)))
     known += [Reach(r.train_loss, f"{r.name} reference", False)
               for r in fitted(ev.references) if r.expressible]
     best = min(known, key=lambda r: r.loss, default=None)
@@ -224,7 +233,7 @@ class BiasOrOptimization(Question):
                    f"{h.nonfinite_epoch}: the updates blew up", epoch=h.nonfinite_epoch)
             return j
         train, bar = ev.loss.train, train_bar(ev, th)
-        best = reach(ev)
+        best = reach(ev, th)
         n = {"train_loss": train, "large_above": bar, "params": ev.params}
         if best is not None and best.loss < bar and train > best.loss + noise(ev):
             j = Judgement("optimization", {**n, "basis": "reach", "reach": best.loss,
@@ -242,6 +251,8 @@ class BiasOrOptimization(Question):
             j.find(Code.WORSE_THAN_CONSTANT, self.explain(j), train_loss=train,
                    trivial_loss=trivial)
             return j
+        if hampered(ev, th):
+            return Judgement("optimization", {**n, "basis": "gradients"})
         counts, fit = judge_tiny(ev.tiny, th)
         if counts and not fit:
             j = Judgement("optimization", {**n, "basis": "tiny", "tiny": ev.tiny})
@@ -300,6 +311,9 @@ class BiasOrOptimization(Question):
             return (f"the training loss {fmt(n['train_loss'])} is above the constant predictor's "
                     f"{fmt(n['trivial_loss'])}, which the model can output: it has not even "
                     "learned the average")
+        if basis == "gradients":
+            return ("its gradients vanish or explode on the way back (see the findings): "
+                    "training cannot reach what the model could represent")
         if basis == "tiny":
             t = n["tiny"]
             return (f"it cannot fit {t.n} training examples (loss {fmt(t.loss)}, trivial "

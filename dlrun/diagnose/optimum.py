@@ -19,6 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from dlrun.diagnose.budget import Deadline
 from dlrun.diagnose.probes import sample
 from dlrun.diagnose.references import fit_lbfgs, mean_loss
 from dlrun.records.evidence import OwnOptimum
@@ -30,13 +31,13 @@ def _without_dropout(model: nn.Module) -> nn.Module:
     return model.eval()
 
 
-def _adam(model: nn.Module, loss, x, y, deadline: float | None, steps: int) -> int:
+def _adam(model: nn.Module, loss, x, y, deadline: Deadline, steps: int) -> int:
     """Full-batch Adam, lr 1e-2 halved whenever 25 steps bring no new best; the best weights."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=1e-2)
     best, best_state, waited = math.inf, None, 0
     done = 0
-    while done < steps and (deadline is None or time.perf_counter() < deadline):
+    while done < steps and deadline.allows():
         optimizer.zero_grad(set_to_none=True)
         value = loss(model(x), y)
         current = float(value.detach())  # one host read per step: a probe, not the training loop
@@ -68,7 +69,7 @@ def own_optimum(
     max_examples: int,
     iterations: int,
     seed: int,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
 ) -> OwnOptimum:
     """Fit a fresh `make_model()` to (a sample of) the training split; its loss on all of it.
 
@@ -76,6 +77,7 @@ def own_optimum(
     stopping at `deadline`. `cut_short` says the budget, not convergence, ended the fit.
     """
     started = time.perf_counter()
+    deadline = deadline or Deadline(None)
     x, y = sample(data.x_train, data.y_train, max_examples, seed)
     with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
         torch.manual_seed(seed)
@@ -85,17 +87,19 @@ def own_optimum(
     with torch.backends.cudnn.flags(enabled=False), torch.enable_grad():
         done = fit_lbfgs(model, loss, x, y, iterations, l2=0.0, deadline=deadline, chunk=3)
         method, fit = "lbfgs", mean_loss(model, loss, x, y)
+        # L-BFGS that ran its iterations is a finished fit; Adam only tries to do better
         cut = done < iterations
         if not math.isfinite(fit) or fit >= bar:
-            if not math.isfinite(fit):
+            diverged = not math.isfinite(fit)
+            if diverged:
                 model.load_state_dict(initial)  # L-BFGS diverged: Adam starts afresh
             steps = 20 * iterations
             more = _adam(model, loss, x, y, deadline, steps)
             adam_fit = mean_loss(model, loss, x, y)
-            if math.isfinite(adam_fit) and (not math.isfinite(fit) or adam_fit < fit):
+            if math.isfinite(adam_fit) and (diverged or adam_fit < fit):
                 method, fit = "lbfgs+adam", adam_fit
             done += more
-            cut = more < steps
+            cut = cut or (diverged and more < steps)
     train = mean_loss(model, loss, data.x_train, data.y_train)
     return OwnOptimum(
         train_loss=train if math.isfinite(train) else None,
@@ -103,6 +107,6 @@ def own_optimum(
         examples=len(x),
         method=method,
         iterations=done,
-        cut_short=bool(cut and deadline is not None and time.perf_counter() >= deadline),
+        cut_short=bool(cut),
         seconds=time.perf_counter() - started,
     )

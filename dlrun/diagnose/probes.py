@@ -4,11 +4,10 @@ input scale. Each is one forward (and backward) pass over a sample of the traini
 
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 
+from dlrun.diagnose.budget import Deadline
 from dlrun.records.evidence import DeadRelu, InputScale, LayerGradients, SplitLosses, TimeGradients
 
 
@@ -23,7 +22,7 @@ def sample(x: torch.Tensor, y: torch.Tensor, limit: int, seed: int = 0):
 
 def full_gradient(
     model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
 ) -> torch.Tensor | None:
     """The gradient of the loss over the whole training split (chunked), flat, in eval mode;
     None when `deadline` passes before every chunk is done (a partial sum is no gradient).
@@ -38,6 +37,8 @@ def full_gradient(
     model.eval()
     try:
         for start in range(0, len(x), chunk):
+            if deadline is not None and not deadline.allows():
+                return None
             xb, yb = x[start : start + chunk], y[start : start + chunk]
             value = loss_fn(model(xb), yb) * (len(xb) / len(x))
             grads = torch.autograd.grad(
@@ -45,8 +46,6 @@ def full_gradient(
             )
             for i, g in zip(trainable, grads):
                 total[i] += g
-            if deadline is not None and start + chunk < len(x) and time.perf_counter() > deadline:
-                return None
     finally:
         model.train(was_training)
     return torch.cat([t.reshape(-1) for t in total]).detach()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from dlrun.diagnose.budget import Deadline
 from dlrun.diagnose.probes import sample
 from dlrun.records.evidence import Reference, SplitLosses, TinySubset
 from dlrun.train.losses import IGNORE
@@ -116,14 +117,15 @@ def fit_lbfgs(
     y: torch.Tensor,
     iterations: int,
     l2: float = 1e-4,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
     chunk: int = 5,
 ) -> int:
     """Full-batch L-BFGS with a strong-Wolfe line search and a light L2 penalty on weights.
 
-    Runs `chunk` iterations per call (the optimizer keeps its history between calls) so that
-    past `deadline` it stops after at least one chunk. Returns the iterations run.
+    Runs `chunk` iterations per call (the optimizer keeps its history between calls), each
+    chunk only if the `deadline` allows it. Returns the iterations run.
     """
+    deadline = deadline or Deadline(None)
     params = list(model.parameters())
     weights = [p for p in params if p.ndim >= 2]
     optimizer = torch.optim.LBFGS(
@@ -143,11 +145,9 @@ def fit_lbfgs(
         return value
 
     done = 0
-    while done < iterations:
+    while done < iterations and deadline.allows():
         optimizer.step(closure)
         done += chunk
-        if deadline is not None and time.perf_counter() > deadline:
-            break
     return min(done, iterations)
 
 
@@ -159,12 +159,13 @@ def fit_references(
     iterations: int,
     max_examples: int,
     seed: int,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
 ) -> list[Reference]:
     """Fit each reference on (a sample of) the training split; its loss on every split.
 
     Each gets an equal share of the time left before `deadline`.
     """
+    end = deadline.at if deadline is not None else None
     if not data.x_train.is_floating_point():
         return []  # token ids: a linear map of ids means nothing
     loss = logits_loss(loss)
@@ -175,10 +176,14 @@ def fit_references(
         models = reference_models(data, hidden)
         for k, (name, ref) in enumerate(models.items()):
             started = time.perf_counter()
-            share = None if deadline is None else started + (deadline - started) / (len(models) - k)
+            share = Deadline(None if end is None else started + (end - started) / (len(models) - k))
             ref = ref.to(data.x_train.device)
             with torch.enable_grad():
                 done = fit_lbfgs(ref, loss, x, y, iterations, deadline=share)
+            if share.refused and deadline is not None:
+                deadline.refused = True
+            if done == 0:  # no time for even one step: an unfit reference says nothing
+                continue
             ref.eval()
             losses = {}
             for split in ("train", "val", "test"):
@@ -198,13 +203,14 @@ def tiny_subset(
     size: int,
     steps: int,
     seed: int,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
 ) -> TinySubset:
     """Can a fresh copy of the model, with the run's optimizer, memorize `size` training examples?
 
     `targets` counts what must be memorized (labels, labelled steps, or regression outputs);
-    past `deadline` (a time.perf_counter() value) it stops early and says so (`cut_short`).
+    when the `deadline` allows no more steps it stops early and says so (`cut_short`).
     """
+    deadline = deadline or Deadline(None)
     x, y = sample(data.x_train, data.y_train, size, seed)
     with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
         torch.manual_seed(seed)
@@ -213,7 +219,7 @@ def tiny_subset(
         model.train()
         done = 0
         with torch.enable_grad():
-            while done < steps and (deadline is None or time.perf_counter() < deadline):
+            while done < steps and deadline.allows():
                 optimizer.zero_grad(set_to_none=True)
                 loss(model(x), y).backward()
                 optimizer.step()

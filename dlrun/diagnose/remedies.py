@@ -128,11 +128,13 @@ REMEDIES: dict[Code, tuple] = {
     Code.OVERTRAINING: (_early_stopping,),
     Code.MISMATCH: (_plain(Catalog.shifted_training_data), _plain(Catalog.augment_toward_shift)),
 }
-# which findings' remedies a verdict offers, in this order, and what closes the list
-OPTIMIZATION = (Code.EXPLODING_GRADIENTS, Code.EXPLODING_THROUGH_TIME,
-                Code.VANISHING_THROUGH_TIME, Code.VANISHING_GRADIENTS, Code.DEAD_RELUS,
-                Code.BADLY_SCALED_INPUTS, Code.LR_TOO_LARGE, Code.NOT_CONVERGED,
-                Code.SADDLE_POINT, Code.LOCAL_MINIMUM, Code.STALLED)
+# which findings' remedies a verdict offers, in this order, and what closes the list. A
+# gradient that vanishes or explodes is the cause the other symptoms follow from, so its
+# remedies come first; then where the run is stuck; then the other symptoms.
+PATHOLOGIES = (Code.EXPLODING_GRADIENTS, Code.EXPLODING_THROUGH_TIME,
+               Code.VANISHING_THROUGH_TIME, Code.VANISHING_GRADIENTS)
+OPTIMIZATION = (*PATHOLOGIES, Code.DEAD_RELUS, Code.BADLY_SCALED_INPUTS, Code.LR_TOO_LARGE,
+                Code.NOT_CONVERGED, Code.SADDLE_POINT, Code.LOCAL_MINIMUM, Code.STALLED)
 OFFERED: dict[Verdict, tuple[Code, ...]] = {
     Verdict.OPTIMIZATION: OPTIMIZATION,
     Verdict.MODEL_BIAS: (Code.MODEL_BIAS, Code.NOT_CONVERGED),
@@ -170,7 +172,12 @@ def remedies(outcome: Outcome, ctx: Context, ev: Evidence | None = None
     for f in outcome.findings:
         found.setdefault(f.code, f.evidence)
     c = Catalog(ctx)
-    for code in (*OFFERED[outcome.verdict], Code.NO_HISTORY):
+    offered = OFFERED[outcome.verdict]
+    if outcome.stuck in offered:  # after the gradient pathologies that cause it, before the rest
+        rest = [code for code in offered if code != outcome.stuck]
+        causes = [code for code in rest if code in PATHOLOGIES]
+        offered = (*causes, outcome.stuck, *[code for code in rest if code not in PATHOLOGIES])
+    for code in (*offered, Code.NO_HISTORY):
         for rule in REMEDIES[code] if code in found else ():
             rule(c, found[code], seen)
     for rule in CLOSING.get(outcome.verdict, ()):

@@ -1,10 +1,13 @@
 """`diagnose_run`: after training, walk the map, running each probe when a question needs it.
 
-The trivial predictor and the references answer "is the training loss large?"; the
-tiny-subset probe runs only when a large training loss has no simpler explanation; the
-critical-point analysis (Lanczos on Hessian-vector products) only when the history could
-not place an optimization issue (or always with diagnose.hessian=always); the cheap
-signals once the walk has a verdict. Every probe's seconds are recorded.
+The one-pass probes (the trivial predictor, per-example loss spreads, gradient and
+activation signals) run first; then the map asks for the iterative ones as its questions
+need them: the references for "is the training loss large?", the architecture's own
+optimum (and the tiny-subset and step-size tests when that does not settle it) for
+"model bias or optimization?", the critical-point analysis (Lanczos on Hessian-vector
+products) when the history cannot place an optimization issue (always with
+diagnose.hessian=always). Each shares out what is left of the budget, and a probe that
+raises is recorded, never fatal. Every probe's seconds are recorded.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dlrun.diagnose import hessian, probes
+from dlrun.diagnose.budget import Budget
 from dlrun.diagnose.context import run_context
 from dlrun.diagnose.history import analyze_history
 from dlrun.diagnose.map import diagnose_evidence
@@ -37,23 +41,6 @@ from dlrun.train.optimizers import build_optimizer
 # the name each probe's seconds go under in diagnosis.json's `cost`
 COST_NAMES = {"tiny": "tiny_subset", "critical_point": "hessian"}
 SPLITS = ("train", "val", "test")
-
-
-class Budget:
-    """diagnose.probe_budget x the run's own time, shared out as the probes run: each
-    iterative probe may use its share of what is left, and stops there."""
-
-    SHARES = {"references": 0.4, "own_optimum": 0.6, "tiny": 0.5, "critical_point": 0.8,
-              "escape": 1.0}
-
-    def __init__(self, seconds: float | None):
-        self.end = time.perf_counter() + seconds if seconds else None
-
-    def deadline(self, probe: str) -> float | None:
-        if self.end is None:
-            return None
-        now = time.perf_counter()
-        return now + self.SHARES.get(probe, 1.0) * max(0.0, self.end - now)
 
 
 class Prober:
@@ -78,8 +65,15 @@ class Prober:
             return False
         self.done.add(name)
         started = time.perf_counter()
+        deadline = self.budget.deadline(name)
         try:
-            return getattr(self, f"_{name}")(self.budget.deadline(name))
+            if deadline.passed:  # no time left for an iterative probe: not even one step
+                self._cut(name)
+                return False
+            learned = getattr(self, f"_{name}")(deadline)
+            if deadline.refused and name not in (self.ev.cut_short or []):
+                self._cut(name)
+            return learned
         except Exception as error:  # any probe may meet a layer it cannot handle
             message = " ".join(str(error).split())[:300] or type(error).__name__
             self.ev.failed = [*(self.ev.failed or []), ProbeFailure(name, message)]
@@ -106,8 +100,6 @@ class Prober:
             max_examples=th.reference_max_examples, seed=self.seed, deadline=deadline)
         for ref in refs:
             ref.expressible = expressible(ref.name, self.model, th.reference_hidden)
-        if any(r.iterations < th.reference_steps for r in refs):
-            self._cut("references")
         self.ev.references = refs
         return True
 
@@ -119,8 +111,6 @@ class Prober:
             lambda: build_model(self.cfg.model, data).to(data.x_train.device), self.loss, data,
             bar=bar, max_examples=th.reference_max_examples, iterations=th.own_optimum_steps,
             seed=self.seed, deadline=deadline)
-        if self.ev.own_optimum.cut_short:
-            self._cut("own_optimum")
         return True
 
     def _signals(self, deadline) -> bool:
@@ -145,8 +135,6 @@ class Prober:
             lambda params: build_optimizer(instantiate(self.cfg.optim), params, device),
             self.loss, data, size=th.tiny_subset_size, steps=th.tiny_subset_steps,
             seed=self.seed, deadline=deadline)
-        if self.ev.tiny.cut_short:
-            self._cut("tiny")
         return True
 
     def _critical_point(self, deadline) -> bool:
@@ -155,8 +143,7 @@ class Prober:
         try:
             full = probes.full_gradient(model, self.loss, self.data.x_train, self.data.y_train,
                                         deadline=deadline)
-            if full is None:
-                self._cut("critical_point")
+            if full is None or not deadline.allows():
                 return False
             model.eval()  # dropout off, batch-norm running statistics: a fixed loss surface
             f = hessian.loss_of_params(model, self.loss, x, y)  # curvature from a sample
@@ -165,8 +152,6 @@ class Prober:
                 deadline, gradient=full)
         finally:
             model.train(was_training)
-        if self.ev.critical_point.cut_short:
-            self._cut("critical_point")
         return True
 
     def _escape(self, deadline) -> bool:
@@ -183,8 +168,6 @@ class Prober:
                                             direction, gradient, deadline=deadline)
         finally:
             self.model.train(was_training)
-        if deadline is not None and time.perf_counter() > deadline:
-            self._cut("escape")
         return True
 
 
@@ -238,8 +221,14 @@ def diagnose_run(
     prober = Prober(cfg, model, data, loss, ev,
                     Budget(th.probe_budget * train_seconds if train_seconds else None))
     measure = prober.measure if ev.loss is not None else None  # NaN weights: history only
+    if measure is not None:
+        # the one-pass probes every branch reads, first: the iterative ones then share out
+        # exactly the budget that is left
+        for probe in ("trivial", "spread", "signals"):
+            measure(probe)
     outcome = diagnose_evidence(ev, th, measure)
-    if measure is not None and th.hessian == "always" and measure("critical_point"):
+    if measure is not None and th.hessian == "always":
+        measure("critical_point")  # whatever the map needed: then walk it again with it
         outcome = diagnose_evidence(ev, th, measure)
 
     context = run_context(cfg, overrides, input_rank=len(data.input_shape),
