@@ -221,7 +221,7 @@ class Result:
 
 
 def run(overrides: list[str], run_dir: Path) -> tuple[dict, dict, dict]:
-    """`dlrun <overrides>` in-process; its final row, summary and diagnosis."""
+    """`dlrun <overrides>` in-process: the row of the weights it ends with, summary, diagnosis."""
     from hydra import compose, initialize_config_dir
 
     import dlrun.cli  # noqa: F401  registers the schemas and resolvers, as `dlrun` does
@@ -233,9 +233,14 @@ def run(overrides: list[str], run_dir: Path) -> tuple[dict, dict, dict]:
         cfg = compose("config", overrides=[*QUIET, *overrides])
     with contextlib.suppress(RunFailed), contextlib.redirect_stdout(io.StringIO()):
         run_job(cfg, run_dir=run_dir, overrides=list(overrides))
-    rows = (run_dir / "metrics.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     read = lambda name: json.loads((run_dir / name).read_text())  # noqa: E731
-    return (json.loads(rows[-1]) if rows else {}), read("summary.json"), read("diagnosis.json")
+    summary = read("summary.json")
+    # the metrics of the weights the run ends with: early stopping restores its best epoch
+    stopping = summary.get("early_stopping") or {}
+    kept = next((r for r in rows if stopping.get("restored_best")
+                 and r["epoch"] == stopping.get("best_epoch")), rows[-1] if rows else {})
+    return kept, summary, read("diagnosis.json")
 
 
 def bench(scenario: Scenario, scratch: Path, remedies: bool) -> Result:

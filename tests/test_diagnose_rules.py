@@ -187,3 +187,17 @@ def test_probe_failures_and_budget_cuts_are_findings(th):
     found = {f.code: f.evidence for f in walk(ev, th).findings}
     assert found[Code.PROBE_FAILED]["probe"] == "critical_point"
     assert found[Code.PROBES_CUT_SHORT]["probes"] == ["own_optimum"]
+
+
+def test_a_non_convex_fit_stuck_at_the_constant_predictor_proves_no_bias(th):
+    """A 4-unit GRU on parity: fit afresh it stays on the plateau at ln 2 where it started;
+    that is where the run is stuck too, not where the architecture must stay. A logistic
+    regression on circles at the same loss is at its optimum: its loss is convex."""
+    base = dict(train=0.6995, val=0.70, test=0.70, trivial=0.6931, params=100,
+                refs=refs(0.69, 0.49, expressible=(False, False)),
+                loss_se={"train": 3e-4, "val": 6e-4, "test": 6e-4}, can_output_constant=True)
+    plateau = walk(evidence(**base, own_optimum=own(0.6929)), th)
+    assert plateau.verdict == Verdict.OPTIMIZATION
+    assert Code.WORSE_THAN_CONSTANT in codes(plateau)
+    convex = walk(evidence(**base, own_optimum={**own(0.6929), "convex": True}), th)
+    assert convex.verdict == Verdict.MODEL_BIAS and Code.OWN_OPTIMUM_LARGE in codes(convex)

@@ -59,19 +59,28 @@ class WhereStuck(Question):
     label = "optimization issue -> where is it stuck?"
     answers = {str(code): Leaf(str(code), label, Verdict.OPTIMIZATION, code)
                for code, label in STUCK_LABELS.items()}
-    needs = ("critical_point",)
+    needs = ("critical_point", "initial_curvature")
 
     def wants(self, ev, th, judgement):
+        if ev.history.nonfinite_epoch is not None:  # how large a step the start allowed
+            sgd = ev.optimizer is not None and ev.optimizer.sgd
+            return ("initial_curvature",) if sgd and th.hessian != "never" else ()
         undecided = judgement.answer == Code.STALLED
-        return self.needs if th.hessian == "auto" and undecided else ()
+        return ("critical_point",) if th.hessian == "auto" and undecided else ()
 
     def judge(self, ev: Evidence, th) -> Judgement:
         h, cp = ev.history, ev.critical_point
         if h.nonfinite_epoch is not None:
-            j = Judgement(Code.EXPLODING_GRADIENTS,
-                          {"nonfinite_epoch": h.nonfinite_epoch, "lr": ev.lr})
-            j.find(Code.EXPLODING_GRADIENTS, "the loss diverged: steps too large for the curvature",
-                   epoch=h.nonfinite_epoch, lr=ev.lr)
+            numbers = {"nonfinite_epoch": h.nonfinite_epoch, "lr": ev.lr}
+            if ev.initial_curvature:  # SGD is stable below 2 / lambda_max; 1 / lambda_max is safe
+                momentum = ev.optimizer.momentum or 0.0
+                numbers.update(lambda_max=ev.initial_curvature,
+                               safe_lr=(1 - momentum) / ev.initial_curvature)
+            j = Judgement(Code.EXPLODING_GRADIENTS, numbers)
+            j.find(Code.EXPLODING_GRADIENTS, "the loss diverged: steps too large for the curvature"
+                   + (f" (at the start, lambda_max {fmt(numbers['lambda_max'])}: SGD is stable "
+                      f"below lr {fmt(2 * numbers['safe_lr'])})" if "safe_lr" in numbers else ""),
+                   epoch=h.nonfinite_epoch, **numbers)
             return j
         if h.grad_spike:
             j = Judgement(Code.EXPLODING_GRADIENTS,
@@ -161,8 +170,9 @@ class Reach:
     """The lowest training loss the run's own architecture is known to reach, and from what:
     its own optimum, or a reference it can express. Any of them proves the architecture can
     get that low; only its own optimum, fit to the end by gradients that flow, says it
-    cannot get lower (a reference of another shape, a fit the budget cut short, or one
-    whose gradients vanish as the run's do, is only an upper bound)."""
+    cannot get lower (a reference of another shape, a fit the budget cut short, one whose
+    gradients vanish as the run's do, or a non-convex fit stuck where it started, is only
+    an upper bound)."""
 
     loss: float
     source: str  # "own optimum" or "<name> reference"
@@ -180,8 +190,11 @@ def reach(ev: Evidence, th) -> Reach | None:
     known = []
     own = ev.own_optimum
     if own is not None and own.train_loss is not None:
+        # a non-convex fit that never got below the constant predictor never left its start
+        # (a plateau): that says nothing about where the architecture could get
+        started = own.convex or own.train_loss < ev.trivial.train - noise(ev)
         known.append(Reach(own.train_loss, "own optimum",
-                           not own.cut_short and not hampered(ev, th)))
+                           not own.cut_short and not hampered(ev, th) and started))
     known += [Reach(r.train_loss, f"{r.name} reference", False)
               for r in fitted(ev.references) if r.expressible]
     best = min(known, key=lambda r: r.loss, default=None)
@@ -371,6 +384,9 @@ class TrainLarge(Question):
     label = "Is the TRAINING loss large?"
     answers = {"yes": BiasOrOptimization(), "no": heldout.HeldoutLarge()}
     needs = ("trivial", "references")
+
+    def wants(self, ev, th, judgement):
+        return () if ev.history.nonfinite_epoch is not None else self.needs
 
     def judge(self, ev: Evidence, th) -> Judgement:
         if ev.history.nonfinite_epoch is not None:

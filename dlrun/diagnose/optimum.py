@@ -21,7 +21,7 @@ from torch import nn
 
 from dlrun.diagnose.budget import Deadline
 from dlrun.diagnose.probes import sample
-from dlrun.diagnose.references import fit_lbfgs, mean_loss
+from dlrun.diagnose.references import affine, fit_lbfgs, mean_loss
 from dlrun.records.evidence import OwnOptimum
 
 
@@ -109,4 +109,5 @@ def own_optimum(
         iterations=done,
         cut_short=bool(cut),
         seconds=time.perf_counter() - started,
+        convex=affine(model),
     )

@@ -263,6 +263,15 @@ def expressible(reference: str, model: nn.Module, hidden: int) -> bool | None:
     return bool(widths) and all(w >= hidden for w in widths)
 
 
+def affine(model: nn.Module) -> bool:
+    """One linear map (softmax or sigmoid on top at most): with the run's convex losses, its
+    training loss is convex in the parameters, so a full fit finds the optimum itself."""
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    return (bool(leaves) and all(isinstance(m, _ELEMENTWISE) for m in leaves)
+            and sum(isinstance(m, nn.Linear) for m in leaves) == 1
+            and not any(isinstance(m, (nn.BatchNorm1d, nn.LayerNorm)) for m in leaves))
+
+
 def outputs_a_constant(model: nn.Module) -> bool:
     """Can the model output any constant? Its last linear map has a bias (every shipped
     model's head does): zero the weights, set the bias."""

@@ -92,6 +92,14 @@ def _early_stopping(c: Catalog, evidence: dict, seen: Outlook) -> None:
               reaches=seen.min_val, large_above=seen.val_bar)
 
 
+def _safe_lr(c: Catalog, evidence: dict, seen: Outlook) -> None:
+    """A diverged SGD run: the learning rate the curvature at the start allows."""
+    safe = evidence.get("safe_lr")
+    if safe is not None and safe < c.ctx.lr:
+        c.add("a learning rate the curvature at the start allows (1 / lambda_max)",
+              [f"optim.lr={_num(min(safe, c.ctx.lr / 10))}"])
+
+
 def _rnn_clip(c: Catalog, evidence: dict, seen: Outlook) -> None:
     if c.ctx.model in ("rnn", "lstm", "gru"):
         c.grad_clip()
@@ -102,7 +110,7 @@ def _rnn_clip(c: Catalog, evidence: dict, seen: Outlook) -> None:
 # exist, changes nothing, or repeats.
 REMEDIES: dict[Code, tuple] = {
     Code.NO_HISTORY: (_plain(Catalog.train_a_few_epochs),),
-    Code.EXPLODING_GRADIENTS: (_plain(Catalog.default_init), _rnn_clip,
+    Code.EXPLODING_GRADIENTS: (_plain(Catalog.default_init), _safe_lr, _rnn_clip,
                                _with(Catalog.lower_lr, 10), _plain(Catalog.grad_clip),
                                _plain(Catalog.adam)),
     Code.EXPLODING_THROUGH_TIME: (_plain(Catalog.grad_clip), _plain(Catalog.gated_cell),

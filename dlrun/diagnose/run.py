@@ -38,6 +38,8 @@ from dlrun.records.evidence import Evidence, OptimizerInfo, ProbeFailure, SplitL
 from dlrun.train.losses import IGNORE
 from dlrun.train.optimizers import build_optimizer
 
+# probes that read the trained weights (not after the loss became non-finite)
+TRAINED = ("spread", "signals", "critical_point", "escape")
 # the name each probe's seconds go under in diagnosis.json's `cost`
 COST_NAMES = {"tiny": "tiny_subset", "critical_point": "hessian"}
 SPLITS = ("train", "val", "test")
@@ -61,8 +63,8 @@ class Prober:
         self._hessian_extras = None  # (eigenvector of lambda_min, gradient) for the escape
 
     def measure(self, name: str) -> bool:
-        if name in self.done:
-            return False
+        if name in self.done or (name in TRAINED and self.ev.loss is None):
+            return False  # measured already, or a probe of weights that are not finite
         self.done.add(name)
         started = time.perf_counter()
         deadline = self.budget.deadline(name)
@@ -154,6 +156,18 @@ class Prober:
             model.train(was_training)
         return True
 
+    def _initial_curvature(self, deadline) -> bool:
+        """lambda_max at a fresh start, on a sample: how large a step SGD could take there."""
+        x, y = self.sample
+        with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
+            torch.manual_seed(self.seed)
+            model = build_model(self.cfg.model, self.data).to(x.device).eval()
+        f = hessian.loss_of_params(model, self.loss, x, y)
+        point, _, _ = hessian.critical_point(f, dict(model.named_parameters()), 10, self.seed,
+                                             deadline)
+        self.ev.initial_curvature = point.lambda_max
+        return True
+
     def _escape(self, deadline) -> bool:
         """A step along the negative-curvature eigenvector, judged on the whole training split."""
         if self._hessian_extras is None:
@@ -220,14 +234,13 @@ def diagnose_run(
     # probes stop iterating at probe_budget x the run's own time
     prober = Prober(cfg, model, data, loss, ev,
                     Budget(th.probe_budget * train_seconds if train_seconds else None))
-    measure = prober.measure if ev.loss is not None else None  # NaN weights: history only
-    if measure is not None:
-        # the one-pass probes every branch reads, first: the iterative ones then share out
-        # exactly the budget that is left
-        for probe in ("trivial", "spread", "signals"):
-            measure(probe)
+    measure = prober.measure
+    # the one-pass probes every branch reads, first: the iterative ones then share out
+    # exactly the budget that is left (none of them reads non-finite weights)
+    for probe in ("trivial", "spread", "signals") if ev.loss is not None else ():
+        measure(probe)
     outcome = diagnose_evidence(ev, th, measure)
-    if measure is not None and th.hessian == "always":
+    if ev.loss is not None and th.hessian == "always":
         measure("critical_point")  # whatever the map needed: then walk it again with it
         outcome = diagnose_evidence(ev, th, measure)
 

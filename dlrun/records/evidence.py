@@ -191,6 +191,7 @@ class OwnOptimum:
     iterations: int
     cut_short: bool = False
     seconds: float | None = None
+    convex: bool = False  # one affine map: the fit's loss is convex, its end is the optimum
 
 
 @dataclass
@@ -235,6 +236,7 @@ class Evidence:
     critical_point: CriticalPoint | None = None
     escape: Escape | None = None
     own_optimum: OwnOptimum | None = None
+    initial_curvature: float | None = None  # lambda_max at a fresh start (a diverged SGD run)
     loss_se: SplitLosses | None = None  # standard error of each split's mean loss
     time_gradients: TimeGradients | None = None
     can_output_constant: bool | None = None  # the last layer has a bias
