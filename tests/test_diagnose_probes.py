@@ -30,7 +30,8 @@ def test_a_deadline_refuses_a_step_that_would_end_past_it():
 
 def test_the_budget_shares_what_is_left_between_the_iterative_probes():
     budget = Budget(10.0)
-    assert budget.deadline("references").at - time.perf_counter() == pytest.approx(4.0, abs=0.1)
+    # the probes aim at 90% of it, and the references may take 40% of that
+    assert budget.deadline("references").at - time.perf_counter() == pytest.approx(3.6, abs=0.1)
     assert budget.deadline("trivial").at is None  # one pass: nothing to stop
     assert Budget(None).deadline("references").at is None
 
