@@ -90,12 +90,13 @@ class History:
     final_val_loss: float | None = None
     early_stopping_saves: float | None = None  # final val loss - its minimum
     epochs_after_min_val: int | None = None
-    window: int | None = None  # the last epochs the history is read over
-    fall_rate: float | None = None  # mean relative fall of the training loss per epoch
-    rise_fraction: float | None = None  # share of the later epochs whose loss rose
-    still_falling: bool | None = None
-    oscillating: bool | None = None
-    stalled: bool | None = None
+    # the trend, read over the last `window` epochs; null when too few epochs to judge one
+    window: int | None = keep_none()
+    fall_rate: float | None = keep_none()  # mean relative fall of the training loss per epoch
+    rise_fraction: float | None = keep_none()  # share of the later epochs whose loss rose
+    still_falling: bool | None = keep_none()
+    oscillating: bool | None = keep_none()
+    stalled: bool | None = keep_none()
     grad_norm_median: float | None = None
     grad_norm_peak: float | None = None
     grad_spike: bool | None = None
