@@ -45,7 +45,7 @@ from dlrun.data import Dataset
 from dlrun.errors import UserError
 from dlrun.paths import config_dir
 from dlrun.schema import register_schemas
-from dlrun.train import fit
+from dlrun.train import Components, fit
 from dlrun.train.accel import configure_backend, eval_batch_size
 from dlrun.train.device import resolve_device
 from dlrun.train.evaluate import evaluate
@@ -110,13 +110,13 @@ def run_dlrun(cfg, data, model, epochs, diagnose=True, compiled=False):
     trainer.compile = compiled
     steps = seconds = 0.0
     evaluation = wall = 0.0
-    for row in fit(model, data, optimizer, scheduler, trainer=trainer, grad_norms=diagnose):
-        if row["epoch"] == 1:
+    for row in fit(Components(data, model, optimizer, scheduler), trainer, grad_norms=diagnose):
+        if row.epoch == 1:
             continue  # warm-up
-        steps += row["steps"]
-        seconds += row["step_time_s"]
-        wall += row["epoch_time_s"]
-        evaluation += row["epoch_time_s"] - row["step_time_s"]
+        steps += row.steps
+        seconds += row.step_time_s
+        wall += row.epoch_time_s
+        evaluation += row.epoch_time_s - row.step_time_s
     return steps / seconds, evaluation / wall
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import train
 from run_shapes import EXAMPLES, RUNS, run_shapes
 
-from conftest import train
 from dlrun.records import Code, Diagnosis, EpochRow, Summary, Verdict, best_row
 
 

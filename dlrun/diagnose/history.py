@@ -1,13 +1,15 @@
 """What the run's own metrics history says: plateaus, oscillation, a loss still falling,
 gradient spikes, non-finite losses, and where the validation loss was lowest.
 
-Pure functions over the rows of metrics.jsonl; no torch.
+Pure functions over the epoch rows (metrics.jsonl); no torch.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+
+from dlrun.records import EpochRow
 
 
 def finite(value) -> bool:
@@ -19,37 +21,36 @@ def window_size(epochs: int, fraction: float) -> int:
     return min(epochs, max(3, math.ceil(fraction * epochs)))
 
 
-def analyze_history(rows: list[dict], th) -> dict:
+def _losses_finite(row: EpochRow) -> bool:
+    """The row's training and validation losses (and its mean batch loss, when it has one)."""
+    losses = [row.loss("train"), row.loss("val")]
+    return all(finite(v) for v in losses + ([] if row.batch_loss is None else [row.batch_loss]))
+
+
+def analyze_history(rows: list[EpochRow], th) -> dict:
     """Evidence from the epoch rows; `th` holds the diagnose thresholds."""
     epochs = len(rows)
     out: dict = {"epochs": epochs}
     if not rows:
         return out
-    bad = next(
-        (
-            r["epoch"]
-            for r in rows
-            if not all(finite(r.get(k)) for k in ("train_loss", "val_loss", "batch_loss") if k in r)
-        ),
-        None,
-    )
+    bad = next((r.epoch for r in rows if not _losses_finite(r)), None)
     out["nonfinite_epoch"] = bad
-    rows = [r for r in rows if r["epoch"] != bad] if bad is not None else rows
+    rows = [r for r in rows if r.epoch != bad] if bad is not None else rows
     out["finite_epochs"] = len(rows)
     if not rows:
         return out
 
-    train = [r["train_loss"] for r in rows]
-    val = [r["val_loss"] for r in rows]
+    train = [r.loss("train") for r in rows]
+    val = [r.loss("val") for r in rows]
     best = min(range(len(val)), key=val.__getitem__)
     out.update(
         first_train_loss=train[0],
         final_train_loss=train[-1],
-        min_val_epoch=rows[best]["epoch"],
+        min_val_epoch=rows[best].epoch,
         min_val_loss=val[best],
         final_val_loss=val[-1],
         early_stopping_saves=val[-1] - val[best],
-        epochs_after_min_val=rows[-1]["epoch"] - rows[best]["epoch"],
+        epochs_after_min_val=rows[-1].epoch - rows[best].epoch,
     )
 
     # the end of the run: still falling, stalled, or bouncing?
@@ -70,7 +71,7 @@ def analyze_history(rows: list[dict], th) -> dict:
     out["stalled"] = bool(w >= 3 and abs(out.get("fall_rate", 0)) <= th.falling_rate)
 
     # gradient spikes: an epoch's mean gradient norm far above the run's median
-    norms = [r["grad_norm"] for r in rows if finite(r.get("grad_norm"))]
+    norms = [r.grad_norm for r in rows if finite(r.grad_norm)]
     if len(norms) >= 3:
         median = statistics.median(norms)
         peak = max(norms)

@@ -24,6 +24,7 @@ from dlrun.diagnose.remedies import GROUPS, Context, remedies
 from dlrun.models import build_model
 from dlrun.models.build import model_name
 from dlrun.paths import config_dir
+from dlrun.records import EpochRow
 from dlrun.train.losses import IGNORE
 from dlrun.train.optimizers import build_optimizer
 
@@ -46,7 +47,7 @@ def diagnose_run(
     cfg: DictConfig,
     model: torch.nn.Module,
     data,
-    rows: list[dict],
+    rows: list[EpochRow],
     loss,
     overrides: list[str],
     *,
@@ -77,10 +78,11 @@ def diagnose_run(
         },
     }
     if rows and ev["history"].get("nonfinite_epoch") is None:
-        final = next((r for r in rows if r["epoch"] == final_epoch), rows[-1])
-        ev["loss"] = {s: final[f"{s}_loss"] for s in ("train", "val", "test")}
-        if "train_exact" in final:  # seq2seq: a small per-token loss can still get sequences wrong
-            ev["exact"] = {s: final[f"{s}_exact"] for s in ("train", "val", "test")}
+        final = next((r for r in rows if r.epoch == final_epoch), rows[-1])
+        ev["loss"] = {s: final.loss(s) for s in ("train", "val", "test")}
+        if final.metric("train", "exact") is not None:  # seq2seq: a small per-token loss
+            # can still get whole sequences wrong
+            ev["exact"] = {s: final.metric(s, "exact") for s in ("train", "val", "test")}
         # probes stop iterating at probe_budget x the run's time (half of it for the references)
         budget = th.probe_budget * train_seconds if train_seconds else None
         start = time.perf_counter()

@@ -1,0 +1,74 @@
+"""How many CPU threads torch uses: by the work of one training step, within this process's
+share of the cores.
+
+Measured on this project's 2-core machine (README, Performance): models whose step is
+small run as fast on one thread as on two, and a second thread costs them dearly when
+anything else keeps a core busy (the default run: 16 steps/s on 2 threads beside one busy
+process, 704 on 1); models with a large step gain from every core. So `trainer.threads=null`
+gives 1 thread below THREADED_STEP_FLOPS of work per step, and otherwise the cores this
+process may use divided among the jobs that run at once (joblib's n_jobs, the local
+DDP ranks). `trainer.threads=N` overrides it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+# forward FLOPs of one training step (a batch's rows) from which a second thread pays
+THREADED_STEP_FLOPS = 50e6
+
+
+def cores_available() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's or taskset's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def core_share(cores: int, parallel: int = 1) -> int:
+    """This process's share of `cores` among `parallel` processes that run at once (at least 1)."""
+    return max(1, cores // max(1, parallel))
+
+
+def default_threads(step_flops: float, cores: int, parallel: int = 1) -> int:
+    """1 thread for a step under THREADED_STEP_FLOPS; else this process's share of the cores."""
+    return 1 if step_flops < THREADED_STEP_FLOPS else core_share(cores, parallel)
+
+
+def step_flops(model: nn.Module, example: torch.Tensor, batch_rows: int) -> float:
+    """Forward FLOPs of a training step of `batch_rows` rows, from one row of `example` through
+    `model` (torch's FlopCounterMode; recurrent layers, which it does not count on a CPU, as 2
+    FLOPs per weight per time step)."""
+    recurrent = 0
+
+    def count_rnn(module: nn.RNNBase, inputs, output) -> None:
+        nonlocal recurrent
+        steps = inputs[0].shape[1 if module.batch_first else 0] if inputs[0].dim() == 3 else 1
+        recurrent += 2 * steps * sum(p.numel() for p in module.parameters())
+
+    hooks = [m.register_forward_hook(count_rnn) for m in model.modules() if isinstance(m, nn.RNNBase)]
+    was_training = model.training
+    try:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            model.eval()
+            model(example[:1])
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return float(counter.get_total_flops() + recurrent) * batch_rows
+
+
+def use_threads(trainer, model: nn.Module, data, parallel: int = 1) -> int:
+    """Set torch's CPU threads for this run (trainer.threads, or the rule above); returns them."""
+    threads = trainer.threads
+    if threads is None:
+        rows = min(trainer.batch_size or len(data.x_train), len(data.x_train))
+        threads = default_threads(step_flops(model, data.x_train, rows), cores_available(), parallel)
+    torch.set_num_threads(threads)
+    return threads
