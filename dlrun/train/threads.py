@@ -64,11 +64,16 @@ def step_flops(model: nn.Module, example: torch.Tensor, batch_rows: int) -> floa
     return float(counter.get_total_flops() + recurrent) * batch_rows
 
 
+def rule_threads(trainer, model: nn.Module, data, parallel: int = 1) -> int:
+    """trainer.threads, or the rule's count for `model` training on `data` at trainer.batch_size."""
+    if trainer.threads is not None:
+        return trainer.threads
+    rows = min(trainer.batch_size or len(data.x_train), len(data.x_train))
+    return default_threads(step_flops(model, data.x_train, rows), cores_available(), parallel)
+
+
 def use_threads(trainer, model: nn.Module, data, parallel: int = 1) -> int:
-    """Set torch's CPU threads for this run (trainer.threads, or the rule above); returns them."""
-    threads = trainer.threads
-    if threads is None:
-        rows = min(trainer.batch_size or len(data.x_train), len(data.x_train))
-        threads = default_threads(step_flops(model, data.x_train, rows), cores_available(), parallel)
+    """Set torch's CPU threads for this run (`rule_threads`); returns them."""
+    threads = rule_threads(trainer, model, data, parallel)
     torch.set_num_threads(threads)
     return threads
