@@ -1,4 +1,5 @@
-"""A training run as a recipe: setup -> train -> finish, around one `Summary`.
+"""A training run as a recipe: setup -> train -> finish, around one `Summary`; and the `Job`
+every kind of job starts from.
 
 `setup` builds the run's parts and its logs (and picks its threads); `train` runs `fit`
 and logs every epoch as it ends (metrics.jsonl, TensorBoard, terminal); `finish` fills in
@@ -12,12 +13,14 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
+from omegaconf import DictConfig
 
 from dlrun.build import build_components
+from dlrun.data import Dataset
 from dlrun.diagnose import EpochMonitor, diagnose_run
 from dlrun.errors import RunFailed, UserError
 from dlrun.models import param_counts
@@ -32,12 +35,23 @@ from dlrun.report.terminal import EpochDisplay, print_result, print_samples
 from dlrun.train import fit
 from dlrun.train.accel import peak_memory
 from dlrun.train.checkpoint import load_checkpoint
+from dlrun.train.distributed import World
 from dlrun.train.generate import samples
 from dlrun.train.signals import StopOnSignal
 from dlrun.train.threads import use_threads
 
-if TYPE_CHECKING:
-    from dlrun.runner import Job
+
+@dataclass
+class Job:
+    """What every kind of job starts from (`dlrun.runner` fills it in)."""
+
+    cfg: DictConfig
+    run_dir: Path
+    world: World  # this process's place among the ranks, and its device
+    overrides: list[str]  # what the user typed: the remedies' commands start from it
+    data: Dataset | None  # one fold of a cross-validation; None: the config's dataset
+    started: float  # perf_counter at the job's start
+    parallel: int = 1  # processes sharing this machine's cores: parallel jobs x local ranks
 
 
 class TrainRun:

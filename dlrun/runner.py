@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,27 +23,10 @@ from dlrun.crossval import cross_validate
 from dlrun.data import Dataset
 from dlrun.errors import UserError
 from dlrun.lr_find import find_lr
+from dlrun.recipe import Job, TrainRun
 from dlrun.train import distributed
 from dlrun.train.accel import check_precision, configure_backend
-from dlrun.train.distributed import World
 from dlrun.train.threads import use_threads
-
-
-@dataclass
-class Job:
-    """What every kind of job starts from."""
-
-    cfg: DictConfig
-    run_dir: Path
-    world: World  # this process's place among the ranks, and its device
-    overrides: list[str]  # what the user typed: the remedies' commands start from it
-    data: Dataset | None = None  # one fold of a cross-validation; else the config's dataset
-    started: float = 0.0  # perf_counter at the job's start
-
-    @property
-    def parallel(self) -> int:
-        """Processes sharing this machine's cores with this one: parallel jobs times local ranks."""
-        return _parallel_jobs() * self.world.local_size
 
 
 def run_job(cfg: DictConfig, run_dir: Path | None = None, data: Dataset | None = None,
@@ -65,7 +47,8 @@ def run_job(cfg: DictConfig, run_dir: Path | None = None, data: Dataset | None =
             return distributed.spawn(run_job, cfg, run_dir, data, overrides)
         cfg, run_dir = world.own_outputs(cfg, run_dir)  # only rank 0 writes the run directory
         run_dir.mkdir(parents=True, exist_ok=True)
-        job = Job(cfg, run_dir, world, _user_overrides(overrides), data, started)
+        job = Job(cfg, run_dir, world, _user_overrides(overrides), data, started,
+                  parallel=_parallel_jobs() * world.local_size)
         _set_up_device(job)
         return JOBS[job_kind(cfg, data)](job)
 
@@ -80,8 +63,6 @@ def job_kind(cfg: DictConfig, data: Dataset | None) -> str:
 
 
 def train(job: Job) -> float:
-    from dlrun.recipe import TrainRun
-
     return TrainRun(job).run()
 
 
@@ -125,7 +106,7 @@ def _out_of_memory_is_a_user_error(cfg: DictConfig):
 
 
 def _parallel_jobs() -> int:
-    """How many jobs a parallel launcher (joblib's n_jobs) runs at once beside this one."""
+    """How many jobs a parallel launcher (joblib's n_jobs) runs at once, this one included."""
     if not HydraConfig.initialized():
         return 1
     return int(OmegaConf.select(HydraConfig.get(), "launcher.n_jobs", default=1) or 1)
