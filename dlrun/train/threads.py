@@ -1,13 +1,16 @@
 """How many CPU threads torch uses: by the work of one training step, within this process's
 share of the cores.
 
-Measured on this project's 2-core machine (README, Performance): models whose step is
-small run as fast on one thread as on two, and a second thread costs them dearly when
-anything else keeps a core busy (the default run: 16 steps/s on 2 threads beside one busy
-process, 704 on 1); models with a large step gain from every core. So `trainer.threads=null`
-gives 1 thread below THREADED_STEP_FLOPS of work per step, and otherwise the cores this
-process may use divided among the jobs that run at once (joblib's n_jobs, the local
-DDP ranks). `trainer.threads=N` overrides it.
+Measured on this project's 2-core machine (README, Performance): a step of a few MFLOP
+(the default MLP on the digits: 3.3 MFLOP of forward work per batch of 64; the MNIST-1D MLP
+at batch 100: 3.0) runs as fast on one thread as on two, while the MNIST-1D CNN (14 MFLOP)
+ran 1.19x faster on two. A second thread costs every model dearly when another process
+keeps a core busy: 0.04-0.13x of one thread's speed for steps of 3-137 MFLOP here (the
+default run: 16 steps/s on 2 threads beside one busy process, 704 on 1). So
+`trainer.threads=null` gives 1 thread below THREADED_STEP_FLOPS of forward work per step,
+where a second thread has not been seen to pay, and otherwise the cores this process may use
+divided among the processes that run at once (joblib's n_jobs, local DDP ranks).
+`trainer.threads=N` overrides it.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-# forward FLOPs of one training step (a batch's rows) from which a second thread pays
-THREADED_STEP_FLOPS = 50e6
+# forward FLOPs of one training step (a batch's rows) from which threads follow the cores:
+# between the MLPs that gain nothing from a second thread (3-3.3 MFLOP) and the 1-D CNN that
+# gained 1.19x (14 MFLOP)
+THREADED_STEP_FLOPS = 10e6
 
 
 def cores_available() -> int:
