@@ -1,4 +1,5 @@
-"""Data-parallel training on several processes with torch DistributedDataParallel.
+"""This process's world: alone (`World`), or one rank of a data-parallel run with torch
+DistributedDataParallel (`DistributedWorld`). `fit` speaks to both through the same methods.
 
 Three ways in, one code path: `trainer.devices=N` makes the job spawn N processes
 itself; `torchrun --nproc_per_node=N -m dlrun ...` starts them from outside; Slurm
@@ -11,9 +12,9 @@ trains on rows r, r+N, ... of it. The loss is each rank's sum over its rows time
 N / (global batch size), so DDP's gradient average is exactly the gradient of the
 global batch mean: N processes reproduce one process with the same global batch and
 seed (up to float summation order; BatchNorm statistics and dropout masks are per rank).
-Evaluation is sharded the same way and its sums are all-reduced. Only rank 0 writes:
-the other ranks run with progress, checkpoints and diagnosis off, into a scratch
-directory that is removed when they exit.
+Evaluation is sharded the same way, by the one `evaluate`, and its sums are all-reduced.
+Only rank 0 writes: the other ranks run with progress, checkpoints and diagnosis off, into
+a scratch directory that is removed when they exit.
 """
 
 from __future__ import annotations
