@@ -20,7 +20,8 @@ from pathlib import Path
 import yaml
 
 from dlrun.overrides import parse_all
-from dlrun.report.files import read_metrics, write_json
+from dlrun.records import read_rows
+from dlrun.report.files import write_json
 
 SUMMARY_JSON = "sweep_summary.json"
 SUMMARY_MD = "sweep_summary.md"
@@ -69,7 +70,7 @@ def read_job(job_dir: Path, sweep_dir: Path, fallback_num: int = 0) -> dict:
     """One job's row: its overrides, final and best metrics, verdict, status and cost."""
     overrides = _read_yaml(job_dir / ".hydra" / "overrides.yaml") or []
     summary = _read_json(job_dir / "summary.json")
-    rows = read_metrics(job_dir / "metrics.jsonl")
+    rows = [row.to_json() for row in read_rows(job_dir / "metrics.jsonl")]
     final = summary.get("final") or (rows[-1] if rows else {})
     best = summary.get("best") or {}
     status, error = summary.get("status", "ok"), summary.get("error")
