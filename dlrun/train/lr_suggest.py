@@ -118,6 +118,8 @@ def suggest(lrs: list[float], losses: list[float]) -> Suggestion:
     window = smoothing_window(len(values))
     smooth = centered_average(values, window)
     low = int(np.argmin(smooth))
+    if low < 2:  # lowest at the start: the loss only rose
+        return Suggestion(smooth, None, None, low, 0.0, math.inf)
     # the first half window repeats the first loss, so those smoothed values are noisier
     first = min(window // 2, low)
     stretch = smooth[first : low + 1]
