@@ -213,6 +213,15 @@ def test_no_suggestion_when_the_loss_never_falls_beyond_its_noise():
     assert 0 < result.fall < result.noise_floor
 
 
+def test_pure_noise_rarely_yields_a_suggestion():
+    """Flat curves of Gaussian noise: the old rule suggested an LR on every one of them."""
+    rng = np.random.default_rng(0)
+    lrs = lr_schedule(1e-7, 10.0, 200)
+    found = [suggest(lrs, list(1 + 0.2 * rng.standard_normal(200))) for _ in range(40)]
+    assert sum(f.index is not None for f in found) <= 2
+    assert all(f.fall < f.noise_floor for f in found if f.index is None)
+
+
 def test_a_clean_fall_is_found_at_its_steepest_point():
     """Without noise the rule is the textbook one: the steepest descent, then halfway to the minimum."""
     lrs = lr_schedule(1e-6, 10.0, 141)

@@ -90,7 +90,11 @@ def noise_floor(noise: float, points: int) -> float:
     A fall is the difference of two of the `points` smoothed values, so it is at most
     their range. For independent normal values the range's quantile is the studentized
     range distribution (infinite degrees of freedom); the smoothed values are positively
-    correlated, which only narrows their range, so the floor is conservative.
+    correlated, which narrows their range, but the noise itself is estimated, which widens
+    it. On simulated flat curves of 200 steps no suggestion is made for 98% of Gaussian
+    noise, 99% of diabetes batch losses resampled, 96% of t(3) noise, 92% of noise
+    correlated between neighbouring steps (MA(1), 0.5), and 96% of Gaussian noise over
+    1000 steps.
     """
     if points < 2:
         return math.inf
