@@ -137,9 +137,14 @@ def _print(result: RangeTest, command: str | None, run_dir: Path) -> None:
         f"lowest smoothed loss {min(result.smoothed, default=math.nan):.4g} at lr {result.min_loss_lr:.3g}"
     )
     if result.suggestion is None:
+        why = (
+            f"before its minimum the smoothed loss fell by {result.fall:.3g}, no more than its "
+            f"noise alone would (noise floor {result.noise_floor:.3g})"
+            if math.isfinite(result.noise_floor)
+            else "the smoothed loss is lowest at the start of the range"
+        )
         print(
-            f"No suggestion: before its minimum the smoothed loss fell by {result.fall:.3g}, "
-            f"no more than its noise alone would (noise floor {result.noise_floor:.3g}). "
+            f"No suggestion: {why}. "
             "Widen the range (e.g. lr_find.start_lr=1e-8 lr_find.end_lr=100), take more steps "
             "or larger batches (lr_find.steps, trainer.batch_size), or check the data and model."
         )
