@@ -191,15 +191,6 @@ class Catalog:
             self.add("decay the learning rate over the run", ["sched=cosine"])
 
     # --- model bias --------------------------------------------------------------------
-    def architecture(self) -> None:
-        c = self.ctx
-        if c.input_rank == 3 and c.model in ("linear", "logistic", "mlp"):
-            self.add("a CNN: built for images (local patterns, shared weights)", ["model=cnn"])
-        if c.input_rank == 2 and c.model in ("linear", "logistic", "mlp"):
-            self.add("a recurrent network (GRU): built for sequences", ["model=gru"])
-        if c.model in ("linear", "logistic"):
-            self.add("a more flexible model: an MLP with hidden layers", ["model=mlp"])
-
     def capacity(self) -> None:
         h = self.ctx.hidden
         if isinstance(h, list) and h:
@@ -249,12 +240,6 @@ class Catalog:
         if not self.ctx.escape_saddle:
             self.add("measure the escape along the negative-curvature direction",
                      ["diagnose.escape_saddle=true"])
-
-    def larger_lr(self, factor: float, action: str = "a larger learning rate") -> None:
-        self.add(action, [f"optim.lr={_num(self.ctx.lr * factor)}"])
-
-    def stop_early(self) -> None:
-        self.early_stopping(max(2, min(10, self.ctx.epochs // 10)))
 
     def augment_toward_shift(self) -> None:
         c = self.ctx
