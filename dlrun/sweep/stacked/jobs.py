@@ -1,0 +1,105 @@
+"""One job of a stack, seen from its own run directory: its Hydra context, its .hydra/ record,
+and the files a solo run writes as it trains (metrics.jsonl, TensorBoard, warnings).
+
+Everything a job writes goes through the writers a solo run uses (dlrun.report), fed with
+the job's typed `EpochRow`s, so a stacked job's directory reads like any other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import sys
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from dlrun.diagnose import EpochMonitor
+from dlrun.records import EpochRow
+from dlrun.report.files import MetricsLog
+from dlrun.report.hparams import log_hparams
+from dlrun.report.tensorboard import TensorBoardLog
+
+TIMING = ("step_time_s", "epoch_time_s")
+
+
+@contextlib.contextmanager
+def as_job(config: DictConfig):
+    """Hydra's job config set to this job's while its part of the stack is built or logged
+    (what `hydra.core.utils.run_job` sets while a task function runs)."""
+    instance = HydraConfig.instance()
+    previous = instance.cfg
+    instance.set_config(config)
+    try:
+        yield
+    finally:
+        instance.cfg = previous
+
+
+def prepare_run_dir(config: DictConfig) -> Path:
+    """The job's output directory, set in its config as `run_job` will set it, with `.hydra/`
+    written now: a stack stopped before its jobs finish still leaves runs that
+    dlrun-summary and trainer.resume can read. `run_job` rewrites the same files later."""
+    with as_job(config):
+        out = Path(str(config.hydra.sweep.dir), str(config.hydra.sweep.subdir)).absolute()
+        with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+            config.hydra.runtime.output_dir = str(out)
+    with as_job(config):
+        if config.hydra.output_subdir is not None:
+            record = out / str(config.hydra.output_subdir)
+            record.mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(task_config(config), record / "config.yaml")
+            OmegaConf.save(copy.deepcopy(HydraConfig.instance().cfg), record / "hydra.yaml")
+            OmegaConf.save(config.hydra.overrides.task, record / "overrides.yaml")
+    return out
+
+
+def task_config(config: DictConfig) -> DictConfig:
+    """The config a task function receives: the job's, without its `hydra` node."""
+    cfg = copy.deepcopy(config)
+    with read_write(cfg), open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+class JobLog:
+    """metrics.jsonl, TensorBoard (with the HParams record) and the epoch monitor's warnings."""
+
+    def __init__(self, config: DictConfig, cfg: DictConfig, run_dir: Path, parts, label: str):
+        self.label, self.quiet = label, cfg.trainer.progress == "off"
+        self.metrics = MetricsLog(run_dir / "metrics.jsonl")
+        self.board = TensorBoardLog(run_dir)
+        with as_job(config):
+            log_hparams(self.board.run, cfg)
+        self.monitor = EpochMonitor(cfg.diagnose, parts.data, parts.loss, cfg.trainer.seed)
+        self.timed: list[dict] = []  # rows with their timing, for the summary's speed
+
+    def epoch(self, row: EpochRow, model) -> None:
+        flat = row.to_json()
+        warnings = self.monitor.epoch(flat, model)
+        self.metrics.append(flat)
+        self.board.epoch(flat)
+        self.timed.append({**flat, **{key: getattr(row, key) for key in TIMING}})
+        for warning in [] if self.quiet else warnings:
+            print(f"dlrun: warning: {self.label}: {warning}", file=sys.stderr)
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.metrics.rows
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.board.close()
+
+
+def job_label(config: DictConfig) -> str:
+    return f"job {config.hydra.job.num}"
+
+
+def relative(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
