@@ -101,9 +101,8 @@ def test_dropping_a_job_keeps_the_others_updates():
     kind, jobs = CASES["momentum"]
     _, _, stacked, opt = run_both(kind, jobs, foreach=False)
     index = torch.tensor([0, 2])
-    for p in stacked:
-        p.data = p.data[index]
-    opt.keep(index)
+    stacked = [torch.nn.Parameter(p.detach()[index]) for p in stacked]
+    opt.keep(index, stacked)
     before = [p.detach().clone() for p in stacked]
     for p in stacked:
         p.grad = torch.ones_like(p)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import sys
 from pathlib import Path
 
@@ -39,21 +38,25 @@ def as_job(config: DictConfig):
 
 
 def prepare_run_dir(config: DictConfig) -> Path:
-    """The job's output directory, set in its config as `run_job` will set it, with `.hydra/`
-    written now: a stack stopped before its jobs finish still leaves runs that
-    dlrun-summary and trainer.resume can read. `run_job` rewrites the same files later."""
-    with as_job(config):
-        out = Path(str(config.hydra.sweep.dir), str(config.hydra.sweep.subdir)).absolute()
-        with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
-            config.hydra.runtime.output_dir = str(out)
-    with as_job(config):
-        if config.hydra.output_subdir is not None:
-            record = out / str(config.hydra.output_subdir)
-            record.mkdir(parents=True, exist_ok=True)
-            OmegaConf.save(task_config(config), record / "config.yaml")
-            OmegaConf.save(copy.deepcopy(HydraConfig.instance().cfg), record / "hydra.yaml")
-            OmegaConf.save(config.hydra.overrides.task, record / "overrides.yaml")
+    """The job's output directory, set in its config as `run_job` sets it (call under `as_job`)."""
+    out = Path(str(config.hydra.sweep.dir), str(config.hydra.sweep.subdir)).absolute()
+    with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+        config.hydra.runtime.output_dir = str(out)
+    out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def write_record(config: DictConfig, cfg: DictConfig) -> None:
+    """`.hydra/` as `run_job` writes it when the job finishes; written before that only when a
+    stack stops early or writes checkpoints as it goes, so that its jobs are runs that
+    dlrun-summary and trainer.resume can read (call under `as_job`)."""
+    if config.hydra.output_subdir is None:
+        return
+    record = Path(config.hydra.runtime.output_dir, str(config.hydra.output_subdir))
+    record.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, record / "config.yaml")
+    OmegaConf.save(HydraConfig.instance().cfg, record / "hydra.yaml")
+    OmegaConf.save(config.hydra.overrides.task, record / "overrides.yaml")
 
 
 def task_config(config: DictConfig) -> DictConfig:
@@ -67,12 +70,12 @@ def task_config(config: DictConfig) -> DictConfig:
 class JobLog:
     """metrics.jsonl, TensorBoard (with the HParams record) and the epoch monitor's warnings."""
 
-    def __init__(self, config: DictConfig, cfg: DictConfig, run_dir: Path, parts, label: str):
+    def __init__(self, cfg: DictConfig, run_dir: Path, parts, label: str):
+        """(Call under `as_job`: the HParams record reads the job's overrides and choices.)"""
         self.label, self.quiet = label, cfg.trainer.progress == "off"
         self.metrics = MetricsLog(run_dir / "metrics.jsonl")
         self.board = TensorBoardLog(run_dir)
-        with as_job(config):
-            log_hparams(self.board.run, cfg)
+        log_hparams(self.board.run, cfg)
         self.monitor = EpochMonitor(cfg.diagnose, parts.data, parts.loss, cfg.trainer.seed)
         self.timed: list[dict] = []  # rows with their timing, for the summary's speed
 
@@ -96,10 +99,3 @@ class JobLog:
 
 def job_label(config: DictConfig) -> str:
     return f"job {config.hydra.job.num}"
-
-
-def relative(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)

@@ -20,7 +20,7 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job
 from omegaconf import DictConfig, open_dict
 
 from dlrun.sweep.stacked import grouping
-from dlrun.sweep.stacked.jobs import as_job, task_config
+from dlrun.sweep.stacked.jobs import task_config
 from dlrun.sweep.stacked.run import Member, train_stack
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,7 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
     configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
     Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     configs = compose_jobs(launcher, job_overrides, initial_job_idx)
-    tasks = []
-    for config in configs:
-        with as_job(config):  # interpolations may read the job's hydra node
-            tasks.append(task_config(config))
+    tasks = [task_config(config) for config in configs]
     plan = grouping.plan(tasks, launcher.max_stack)
     for line in describe(plan, configs):
         log.info(line)
@@ -71,7 +68,7 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
             returns[first] = run_alone(launcher, configs[first])
             continue
         number = plan.stacks.index(stack) + 1
-        members = [Member(configs[i]) for i in stack]
+        members = [Member(configs[i], tasks[i]) for i in stack]
         try:
             done = train_stack(members, launcher.hydra_context, number, launcher.checkpoint_every)
         except Exception as error:  # a stack that cannot train as one: its jobs run alone

@@ -29,7 +29,7 @@ from dlrun.report.summary import summarize
 from dlrun.runner import finish
 from dlrun.sweep.job import run_sweep_job
 from dlrun.sweep.stacked.display import StackDisplay
-from dlrun.sweep.stacked.jobs import JobLog, as_job, job_label, prepare_run_dir, task_config
+from dlrun.sweep.stacked.jobs import JobLog, as_job, job_label, prepare_run_dir, write_record
 from dlrun.train.accel import check_precision, configure_backend, peak_memory
 from dlrun.train.device import resolve_device
 from dlrun.train.regularize import penalty_coefficients
@@ -42,7 +42,7 @@ class Member:
     """A job of the stack: its Hydra config, and what setup made of it."""
 
     config: DictConfig  # the composed sweep config, hydra node included
-    cfg: DictConfig = None  # what the task function sees
+    cfg: DictConfig  # what the task function sees (the config without its hydra node)
     run_dir: Path = None
     parts: Components = None
     log: JobLog = None
@@ -53,25 +53,26 @@ class Member:
         return int(self.config.hydra.job.num)
 
 
-def setup(members: list[Member], device: torch.device) -> list[StackJob]:
+def setup(members: list[Member], device: torch.device, record: bool) -> list[StackJob]:
     """Run directories, parts and writers of every job whose parts build (the others keep
-    their error). Jobs with equal data share one copy."""
+    their error). Jobs with equal data share one copy. `record`: write .hydra/ now."""
     shared: dict[str, object] = {}
     jobs = []
     for m in members:
-        m.run_dir = prepare_run_dir(m.config)
-        m.cfg = task_config(m.config)
-        try:
-            with as_job(m.config):
+        with as_job(m.config):
+            m.run_dir = prepare_run_dir(m.config)
+            if record:
+                write_record(m.config, m.cfg)
+            try:
                 validate(m.cfg)
                 key = repr((m.cfg.data, m.cfg.trainer.seed))
                 if key not in shared:  # the data loaders draw from numpy only, so a shared copy
                     shared[key] = load_data(m.cfg, device)  # leaves torch's seed as a solo build
                 m.parts = build_components(m.cfg, device, shared[key])
-        except Exception as error:  # e.g. optim=nesterov with optim.momentum=0
-            m.error = error
-            continue
-        m.log = JobLog(m.config, m.cfg, m.run_dir, m.parts, job_label(m.config))
+            except Exception as error:  # e.g. optim=nesterov with optim.momentum=0
+                m.error = error
+                continue
+            m.log = JobLog(m.cfg, m.run_dir, m.parts, job_label(m.config))
         l1, l2 = penalty_coefficients(m.cfg.get("reg"))
         jobs.append(StackJob(
             m.parts, int(m.cfg.trainer.seed), float(m.cfg.model.get("dropout", 0.0) or 0.0), l1, l2,
@@ -85,11 +86,11 @@ def train_stack(members: list[Member], hydra_context: HydraContext, number: int,
     """Train the stack and finish each job; JobReturns in the members' order."""
     started = time.perf_counter()
     order = [m.num for m in members]
-    first = task_config(members[0].config)
+    first = members[0].cfg
     device = resolve_device(first.trainer.device)
     check_precision(first.trainer.precision, device)
     threads = configure_backend(first.trainer, device)
-    jobs = setup(members, device)
+    jobs = setup(members, device, record=checkpoint_every is not None)
     failed = [m for m in members if m.error is not None]
     members = [m for m in members if m.error is None]
     if not members:
@@ -155,6 +156,8 @@ def _interrupted(members: list[Member], summaries: list[dict], signum: int) -> N
     for m, summary in zip(members, summaries):
         summary["status"] = "interrupted"
         write_json(m.run_dir / "summary.json", summary)
+        with as_job(m.config):
+            write_record(m.config, m.cfg)
     done = max((r["epoch"] for m in members for r in m.log.rows), default=0)
     print(f"dlrun: {signal.Signals(signum).name} received: the stack of jobs "
           f"{', '.join(str(m.num) for m in members)} stopped after epoch {done}; continue a job "

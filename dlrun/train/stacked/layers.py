@@ -31,9 +31,14 @@ class StackedLayer(nn.Module):
     """A layer with K jobs' weights: every parameter and buffer has the job dimension first."""
 
     def keep(self, index: torch.Tensor) -> None:
-        """Keep only the jobs at `index` (a job left the stack)."""
-        for tensor in [*self.parameters(recurse=False), *self.buffers(recurse=False)]:
-            tensor.data = tensor.data[index]
+        """Keep only the jobs at `index` (a job left the stack). Parameters are new tensors, not
+        resized in place: autograd keeps each leaf's shape from its first use."""
+        for name, p in list(self._parameters.items()):
+            if p is not None:
+                self._parameters[name] = nn.Parameter(p.detach()[index], requires_grad=p.requires_grad)
+        for name, b in list(self._buffers.items()):
+            if b is not None:
+                self._buffers[name] = b[index]
 
     def state_tensors(self) -> list[torch.Tensor]:
         """The stacked counterparts of the replaced layer's parameters and buffers, in its order."""

@@ -77,7 +77,8 @@ class Stack:
         keep = [i for i in range(len(self.active)) if i not in positions]
         index = torch.tensor(keep, dtype=torch.long, device=self.device)
         self.net.keep(keep)
-        self.optimizer.keep(index)
+        self.params = [p for p in self.net.parameters() if p.requires_grad]
+        self.optimizer.keep(index, self.params)
         self.schedules.keep(keep)
         self.data.keep(keep)
         self.best.keep(index)

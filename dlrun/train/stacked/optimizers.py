@@ -51,21 +51,33 @@ class StackedOptimizer:
         self._refresh()
 
     def _refresh(self) -> None:
-        """Which per-job scalars are non-zero for some job: read once, not at every step."""
+        """What depends on the jobs only, computed once (and again when jobs leave), not per
+        step: which scalars are non-zero for some job, and the constants in the weights' dtype."""
         self.nonzero = {key: bool((value != 0).any()) for key, value in self.h.items()}
         self.positive = {key: (bool((value > 0).any()), bool((value > 0).all()))
                          for key, value in self.h.items()}
+        self.dtype = self.params[0].dtype
+        self.const = self.rounded(**self.constants())
+
+    def constants(self) -> dict[str, torch.Tensor]:
+        """Per-job values that do not change between steps (float64, [K])."""
+        return {}
+
+    def rounded(self, **values: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-job values as torch hands them to a kernel as scalars: rounded to the weights' dtype."""
+        return {key: value.to(self.dtype) for key, value in values.items()}
 
     def initial(self, key: str, p: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(p)
 
-    def scalar(self, value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """A per-job value as torch hands it to a kernel: rounded to the weights' dtype, and
-        shaped (K, 1, ...) to broadcast over each job's rows of `like`."""
-        return value.to(like.dtype).view(-1, *[1] * (like.dim() - 1))
+    @staticmethod
+    def per_job(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """A rounded per-job value shaped (K, 1, ...) to broadcast over each job's rows of `like`."""
+        return value.view(-1, *[1] * (like.dim() - 1))
 
-    def any(self, key: str) -> bool:
-        return self.nonzero[key]
+    def scalar(self, value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """`per_job` of a float64 value, rounded first (for values used once a step)."""
+        return self.per_job(value.to(like.dtype), like)
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -80,8 +92,9 @@ class StackedOptimizer:
     def update(self, lr: torch.Tensor, grads: list[torch.Tensor]) -> None:
         raise NotImplementedError
 
-    def keep(self, index: torch.Tensor) -> None:
-        """Keep only the jobs at `index` (the parameters are sliced by the model)."""
+    def keep(self, index: torch.Tensor, params: list[torch.nn.Parameter]) -> None:
+        """Keep only the jobs at `index`; `params` are the model's parameters sliced likewise."""
+        self.params = list(params)
         self.h = {key: value[index] for key, value in self.h.items()}
         self.state = {key: [t[index] for t in tensors] for key, tensors in self.state.items()}
         self._refresh()
@@ -101,9 +114,11 @@ class StackedOptimizer:
             out.append(entry)
         return out
 
-    def decayed(self, g: torch.Tensor, p: torch.Tensor, wd: torch.Tensor | None) -> torch.Tensor:
+    def decayed(self, g: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """grad.add(param, alpha=weight_decay), skipped when no job decays."""
-        return g if wd is None else torch.addcmul(g, p, self.scalar(wd, p))
+        if not self.nonzero["weight_decay"]:
+            return g
+        return torch.addcmul(g, p, self.per_job(self.const["weight_decay"], p))
 
 
 class StackedSGD(StackedOptimizer):
@@ -115,23 +130,22 @@ class StackedSGD(StackedOptimizer):
     def has_state(self, key, k):
         return bool(self.h["momentum"][k] != 0)
 
-    def update(self, lr, grads):
-        wd = self.h["weight_decay"] if self.any("weight_decay") else None
-        momentum = self.any("momentum")
+    def constants(self):
         # torch ignores dampening without momentum: a job at momentum 0 gets buf = g exactly
         damped = 1 - torch.where(self.h["momentum"] != 0, self.h["dampening"], 0.0)
+        return {"weight_decay": self.h["weight_decay"], "momentum": self.h["momentum"], "damped": damped}
+
+    def update(self, lr, grads):
+        c, v = {**self.const, **self.rounded(neg_lr=-lr)}, self.per_job
         for p, g, buf in zip(self.params, grads, self.state["momentum_buffer"]):
-            g = self.decayed(g, p, wd)
-            if momentum:
+            g = self.decayed(g, p)
+            if self.nonzero["momentum"]:
                 if self.steps == 1:
                     buf.copy_(g)
                 else:
-                    buf.mul_(self.scalar(self.h["momentum"], p)).addcmul_(g, self.scalar(damped, p))
-                if self.flags["nesterov"]:
-                    g = torch.addcmul(g, buf, self.scalar(self.h["momentum"], p))
-                else:
-                    g = buf
-            p.addcmul_(g, self.scalar(-lr, p))
+                    buf.mul_(v(c["momentum"], p)).addcmul_(g, v(c["damped"], p))
+                g = torch.addcmul(g, buf, v(c["momentum"], p)) if self.flags["nesterov"] else buf
+            p.addcmul_(g, v(c["neg_lr"], p))
 
 
 class StackedAdam(StackedOptimizer):
@@ -144,26 +158,31 @@ class StackedAdam(StackedOptimizer):
         if not self.flags["amsgrad"]:
             del self.state["max_exp_avg_sq"]
 
+    def constants(self):
+        beta1, beta2 = self.h["beta1"], self.h["beta2"]
+        return {"weight_decay": self.h["weight_decay"], "avg": 1 - beta1, "beta2": beta2,
+                "sq": 1 - beta2, "eps": self.h["eps"]}
+
     def update(self, lr, grads):
-        beta1, beta2, eps = self.h["beta1"], self.h["beta2"], self.h["eps"]
-        wd = self.h["weight_decay"] if self.any("weight_decay") else None
         decoupled = self.flags["decoupled_weight_decay"]
-        step_size = lr / (1 - beta1**self.steps)
-        bias2_sqrt = (1 - beta2**self.steps) ** 0.5
+        c = {**self.const, **self.rounded(
+            neg_step=-(lr / (1 - self.h["beta1"] ** self.steps)),
+            bias2_sqrt=(1 - self.h["beta2"] ** self.steps) ** 0.5,
+            **({"decay": 1 - lr * self.h["weight_decay"]} if decoupled else {}))}
+        v = self.per_job
         maxima = self.state.get("max_exp_avg_sq", [None] * len(self.params))
-        for p, g, m, v, vmax in zip(self.params, grads, self.state["exp_avg"],
-                                    self.state["exp_avg_sq"], maxima):
-            if decoupled and wd is not None:
-                p.mul_(self.scalar(1 - lr * wd, p))
+        for p, g, m, sq, vmax in zip(self.params, grads, self.state["exp_avg"],
+                                     self.state["exp_avg_sq"], maxima):
+            if decoupled and self.nonzero["weight_decay"]:
+                p.mul_(v(c["decay"], p))
             elif not decoupled:
-                g = self.decayed(g, p, wd)
-            m.lerp_(g, self.scalar(1 - beta1, p))
-            v.mul_(self.scalar(beta2, p)).addcmul_(g * self.scalar(1 - beta2, p), g)
+                g = self.decayed(g, p)
+            m.lerp_(g, v(c["avg"], p))
+            sq.mul_(v(c["beta2"], p)).addcmul_(g * v(c["sq"], p), g)
             if vmax is not None:
-                torch.maximum(vmax, v, out=vmax)
-            denom = ((v if vmax is None else vmax).sqrt() / self.scalar(bias2_sqrt, p)).add_(
-                self.scalar(eps, p))
-            p.addcdiv_(m * self.scalar(-step_size, p), denom)
+                torch.maximum(vmax, sq, out=vmax)
+            denom = ((sq if vmax is None else vmax).sqrt() / v(c["bias2_sqrt"], p)).add_(v(c["eps"], p))
+            p.addcdiv_(m * v(c["neg_step"], p), denom)
 
 
 class StackedAdagrad(StackedOptimizer):
@@ -172,14 +191,17 @@ class StackedAdagrad(StackedOptimizer):
     def initial(self, key, p):
         return self.scalar(self.h["initial_accumulator_value"], p).expand_as(p).clone()
 
+    def constants(self):
+        return {"weight_decay": self.h["weight_decay"], "eps": self.h["eps"]}
+
     def update(self, lr, grads):
-        wd = self.h["weight_decay"] if self.any("weight_decay") else None
-        clr = lr / (1 + (self.steps - 1) * self.h["lr_decay"])
+        c = {**self.const, **self.rounded(neg_clr=-(lr / (1 + (self.steps - 1) * self.h["lr_decay"])))}
+        v = self.per_job
         for p, g, total in zip(self.params, grads, self.state["sum"]):
-            g = self.decayed(g, p, wd)
+            g = self.decayed(g, p)
             total.addcmul_(g, g)
-            std = total.sqrt().add_(self.scalar(self.h["eps"], p))
-            p.addcdiv_(g * self.scalar(-clr, p), std)
+            std = total.sqrt().add_(v(c["eps"], p))
+            p.addcdiv_(g * v(c["neg_clr"], p), std)
 
 
 class StackedRMSprop(StackedOptimizer):
@@ -193,30 +215,33 @@ class StackedRMSprop(StackedOptimizer):
     def has_state(self, key, k):
         return key != "momentum_buffer" or bool(self.h["momentum"][k] > 0)
 
+    def constants(self):
+        return {"weight_decay": self.h["weight_decay"], "alpha": self.h["alpha"],
+                "rest": 1 - self.h["alpha"], "eps": self.h["eps"], "momentum": self.h["momentum"]}
+
     def update(self, lr, grads):
-        alpha, eps, momentum = self.h["alpha"], self.h["eps"], self.h["momentum"]
-        wd = self.h["weight_decay"] if self.any("weight_decay") else None
+        c, v = {**self.const, **self.rounded(neg_lr=-lr)}, self.per_job
         some, every = self.positive["momentum"]
         averages = self.state.get("grad_avg", [None] * len(self.params))
         for p, g, sq, buf, ga in zip(self.params, grads, self.state["square_avg"],
                                      self.state["momentum_buffer"], averages):
-            g = self.decayed(g, p, wd)
-            sq.mul_(self.scalar(alpha, p)).addcmul_(g * self.scalar(1 - alpha, p), g)
+            g = self.decayed(g, p)
+            sq.mul_(v(c["alpha"], p)).addcmul_(g * v(c["rest"], p), g)
             if ga is not None:
-                ga.lerp_(g, self.scalar(1 - alpha, p))
+                ga.lerp_(g, v(c["rest"], p))
                 avg = sq.addcmul(-ga, ga).sqrt_()
             else:
                 avg = sq.sqrt()
-            avg = avg.add_(self.scalar(eps, p))
-            neg_lr = self.scalar(-lr, p)
+            avg = avg.add_(v(c["eps"], p))
+            neg_lr = v(c["neg_lr"], p)
             if not some:
                 p.addcdiv_(g * neg_lr, avg)
                 continue
-            buf.mul_(self.scalar(momentum, p)).addcdiv_(g, avg)
+            buf.mul_(v(c["momentum"], p)).addcdiv_(g, avg)
             if every:
                 p.addcmul_(buf, neg_lr)
             else:  # jobs with and without momentum: each takes torch's branch for its own
-                with_momentum = self.scalar(momentum, p) > 0
+                with_momentum = v(c["momentum"], p) > 0
                 p.copy_(torch.where(with_momentum, p.addcmul(buf, neg_lr), p.addcdiv(g * neg_lr, avg)))
 
 
@@ -228,48 +253,58 @@ class StackedNAdam(StackedOptimizer):
         # torch keeps this running product in float32, one per parameter (all equal)
         self.mu_product = torch.ones_like(self.h["lr"], dtype=torch.float32)
 
-    def keep(self, index):
-        super().keep(index)
+    def keep(self, index, params):
+        super().keep(index, params)
         self.mu_product = self.mu_product[index]
 
     def job_state(self, k):
         return [{**entry, "mu_product": self.mu_product[k].clone()} for entry in super().job_state(k)]
 
+    def constants(self):
+        return {"weight_decay": self.h["weight_decay"], "avg": 1 - self.h["beta1"],
+                "beta2": self.h["beta2"], "sq": 1 - self.h["beta2"], "eps": self.h["eps"]}
+
     def update(self, lr, grads):
-        beta1, beta2, eps, decay = self.h["beta1"], self.h["beta2"], self.h["eps"], self.h["momentum_decay"]
-        wd = self.h["weight_decay"] if self.any("weight_decay") else None
-        bias2 = 1 - beta2**self.steps
+        beta1, decay, wd = self.h["beta1"], self.h["momentum_decay"], self.h["weight_decay"]
+        decoupled = self.flags["decoupled_weight_decay"]
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (self.steps * decay)))
         mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((self.steps + 1) * decay)))
         self.mu_product.mul_(mu.float())
         product = self.mu_product.double()
-        grad_step = -lr * (1.0 - mu) / (1.0 - product)
-        avg_step = (-lr * mu_next) / (1.0 - product * mu_next)
-        for p, g, m, v in zip(self.params, grads, self.state["exp_avg"], self.state["exp_avg_sq"]):
-            if self.flags["decoupled_weight_decay"] and wd is not None:
-                p.mul_(self.scalar(1 - lr * wd, p))
-            elif not self.flags["decoupled_weight_decay"]:
-                g = self.decayed(g, p, wd)
-            m.lerp_(g, self.scalar(1 - beta1, p))
-            v.mul_(self.scalar(beta2, p)).addcmul_(g * self.scalar(1 - beta2, p), g)
-            denom = v.div(self.scalar(bias2, p)).sqrt().add_(self.scalar(eps, p))
-            p.addcdiv_(g * self.scalar(grad_step, p), denom)
-            p.addcdiv_(m * self.scalar(avg_step, p), denom)
+        c = {**self.const, **self.rounded(
+            bias2=1 - self.h["beta2"] ** self.steps,
+            grad_step=-lr * (1.0 - mu) / (1.0 - product),
+            avg_step=(-lr * mu_next) / (1.0 - product * mu_next),
+            **({"decay": 1 - lr * wd} if decoupled else {}))}
+        v = self.per_job
+        for p, g, m, sq in zip(self.params, grads, self.state["exp_avg"], self.state["exp_avg_sq"]):
+            if decoupled and self.nonzero["weight_decay"]:
+                p.mul_(v(c["decay"], p))
+            elif not decoupled:
+                g = self.decayed(g, p)
+            m.lerp_(g, v(c["avg"], p))
+            sq.mul_(v(c["beta2"], p)).addcmul_(g * v(c["sq"], p), g)
+            denom = sq.div(v(c["bias2"], p)).sqrt().add_(v(c["eps"], p))
+            p.addcdiv_(g * v(c["grad_step"], p), denom)
+            p.addcdiv_(m * v(c["avg_step"], p), denom)
 
 
 class StackedAdadelta(StackedOptimizer):
     state_keys = ("square_avg", "acc_delta")
 
+    def constants(self):
+        return {"weight_decay": self.h["weight_decay"], "rho": self.h["rho"],
+                "rest": 1 - self.h["rho"], "eps": self.h["eps"]}
+
     def update(self, lr, grads):
-        rho, eps = self.h["rho"], self.h["eps"]
-        wd = self.h["weight_decay"] if self.any("weight_decay") else None
+        c, v = {**self.const, **self.rounded(neg_lr=-lr)}, self.per_job
         for p, g, sq, acc in zip(self.params, grads, self.state["square_avg"], self.state["acc_delta"]):
-            g = self.decayed(g, p, wd)
-            sq.mul_(self.scalar(rho, p)).addcmul_(g * self.scalar(1 - rho, p), g)
-            std = sq.add(self.scalar(eps, p)).sqrt_()
-            delta = acc.add(self.scalar(eps, p)).sqrt_().div_(std).mul_(g)
-            acc.mul_(self.scalar(rho, p)).addcmul_(delta * self.scalar(1 - rho, p), delta)
-            p.addcmul_(delta, self.scalar(-lr, p))
+            g = self.decayed(g, p)
+            sq.mul_(v(c["rho"], p)).addcmul_(g * v(c["rest"], p), g)
+            std = sq.add(v(c["eps"], p)).sqrt_()
+            delta = acc.add(v(c["eps"], p)).sqrt_().div_(std).mul_(g)
+            acc.mul_(v(c["rho"], p)).addcmul_(delta * v(c["rest"], p), delta)
+            p.addcmul_(delta, v(c["neg_lr"], p))
 
 
 STACKED = {

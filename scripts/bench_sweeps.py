@@ -1,0 +1,116 @@
+"""Whole sweeps, timed as a user runs them: `dlrun -m` with the stacked launcher against the
+basic launcher (jobs one after another in one process) and joblib (2 worker processes).
+
+For each case and sweep size K (an lr x weight-decay grid of K jobs) every launcher runs
+the same command line in a fresh process, in turn; the table gives the wall time of the
+whole command, model-steps per second (every job's optimizer steps over that wall time)
+and the speed-up over the basic launcher, plus how far each stacked job's final
+validation loss is from the same job's under the basic launcher (relative difference,
+the largest over the sweep). Used by `python scripts/bench.py --sweep`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+SWEEP_CASES = {
+    # name: (overrides, epochs)
+    "mlp_digits": (["model=mlp", "data=digits"], 20),  # the default MLP, 64-128-128-10
+    "mlp_moons": (["data=moons", "model.hidden=[64,64]"], 20),
+    "cnn_mnist1d": (["experiment=mnist1d_cnn"], 10),  # MNIST-1D CNN (25 channels, batch 100)
+}
+LAUNCHERS = {
+    "stacked": ["hydra/launcher=stacked"],
+    "basic": [],
+    "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+}
+SIZES = (4, 16, 64)
+
+
+def grid(jobs: int) -> list[str]:
+    """An lr x weight-decay grid of `jobs` jobs (a square number): Adam's useful range."""
+    side = math.isqrt(jobs)
+    lrs = [3e-4 * (30 ** (i / max(1, side - 1))) for i in range(side)]  # 3e-4 .. 1e-2
+    decays = [0.0] + [1e-4 * 10 ** (i * 2 / max(1, side - 2)) for i in range(side - 1)]
+    return ["optim.lr=" + ",".join(f"{v:.3g}" for v in lrs),
+            "optim.weight_decay=" + ",".join(f"{v:.3g}" for v in decays)]
+
+
+def run_sweep(case: str, jobs: int, launcher: str, root: Path, extra: list[str]) -> dict:
+    overrides, epochs = SWEEP_CASES[case]
+    sweep_dir = root / f"{case}-{jobs}-{launcher}"
+    command = [sys.executable, "-m", "dlrun", "-m", *overrides, f"trainer.epochs={epochs}",
+               *grid(jobs), *LAUNCHERS[launcher], "trainer.progress=off",
+               f"hydra.sweep.dir={sweep_dir}", *extra]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=root)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    finals, steps = {}, 0
+    for summary_path in sweep_dir.glob("*/summary.json"):
+        summary = json.loads(summary_path.read_text())
+        overrides_done = yaml.safe_load((summary_path.parent / ".hydra" / "overrides.yaml").read_text())
+        finals[tuple(sorted(overrides_done))] = summary.get("final", {}).get("val_loss")
+        steps += summary.get("steps") or 0
+    return {"wall_s": wall, "model_steps": steps, "model_steps_per_s": steps / wall, "finals": finals}
+
+
+def largest_difference(ours: dict, theirs: dict) -> float | None:
+    """The largest relative difference of a job's final val loss between two sweeps."""
+    diffs = [abs(ours[key] - theirs[key]) / abs(theirs[key]) for key in ours
+             if key in theirs and ours[key] is not None and theirs[key] is not None]
+    return max(diffs) if diffs else None
+
+
+def bench_sweeps(cases: list[str], sizes: list[int], launchers: list[str], repeats: int,
+                 extra: list[str]) -> dict:
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="dlrun-sweep-bench-") as tmp:
+        for case in cases:
+            for jobs in sizes:
+                runs = {name: [] for name in launchers}
+                for repeat in range(repeats):
+                    for name in launchers:  # in turn, so a drift in load hits every launcher
+                        root = Path(tmp, f"r{repeat}")
+                        root.mkdir(exist_ok=True)
+                        runs[name].append(run_sweep(case, jobs, name, root, extra))
+                entry = {}
+                for name, done in runs.items():
+                    wall = statistics.median(r["wall_s"] for r in done)
+                    entry[name] = {"wall_s": wall, "model_steps_per_s": done[0]["model_steps"] / wall}
+                    if "basic" in runs:
+                        base = statistics.median(r["wall_s"] for r in runs["basic"])
+                        entry[name]["speedup_over_basic"] = base / wall
+                        entry[name]["max_rel_val_loss_diff"] = largest_difference(
+                            done[0]["finals"], runs["basic"][0]["finals"])
+                results.setdefault(case, {})[jobs] = entry
+                print(format_rows(case, jobs, entry), flush=True)
+    return results
+
+
+def format_rows(case: str, jobs: int, entry: dict) -> str:
+    lines = []
+    for name, r in entry.items():
+        speed = r.get("speedup_over_basic")
+        diff = r.get("max_rel_val_loss_diff")
+        lines.append(f"{case:12s} K={jobs:<3d} {name:8s} {r['wall_s']:7.1f} s  "
+                     f"{r['model_steps_per_s']:8.0f} model-steps/s"
+                     + (f"  {speed:5.2f}x basic" if speed else "")
+                     + (f"  val loss vs basic {diff:.1e}" if diff is not None and name != "basic" else ""))
+    return "\n".join(lines)
+
+
+def environment_note() -> dict:
+    """How busy the machine was when the sweeps started (1-minute load average, cores)."""
+    return {"load_average": os.getloadavg()[0], "cores": os.cpu_count()}
