@@ -41,11 +41,11 @@ class Plan:
 
 
 def flat(node, prefix: str = "") -> dict[str, object]:
-    """A resolved config as {dotted key: value}."""
+    """A resolved config as {dotted key: value}; an empty group (reg=none) has no keys."""
     out = {}
     for key, value in node.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             out.update(flat(value, name + "."))
         else:
             out[name] = value
