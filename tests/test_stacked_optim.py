@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dlrun.train.stacked.optimizers import stacked_optimizer
+from dlrun.train.stacked.algorithms import stacked_optimizer
 
 # one entry per optim= option (conf/optim/*.yaml) and the flags they switch; each row is one
 # job's hyperparameters, chosen to differ wherever the optimizer has a knob

@@ -24,11 +24,11 @@ from dlrun.data.batches import steps_per_epoch
 from dlrun.records import EpochRow
 from dlrun.train.accel import autocast, compile_for_training, drops_last, eval_batch_size
 from dlrun.train.loop import NORM_EPOCHS, NORM_EVERY, SPLITS
+from dlrun.train.stacked.algorithms import stacked_optimizer
 from dlrun.train.stacked.batches import JobData
 from dlrun.train.stacked.checkpoint import BestWeights, save_job, take_snapshot
 from dlrun.train.stacked.evaluate import evaluate_stack
 from dlrun.train.stacked.model import StackedNet
-from dlrun.train.stacked.optimizers import stacked_optimizer
 from dlrun.train.stacked.schedules import JobSchedules
 
 
