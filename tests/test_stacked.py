@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from stacked_helpers import configs, largest_difference, solo_rows, stacked_rows
+from stacked_helpers import configs, largest_difference, solo_rows, stack_job, stacked_rows
+
+from dlrun.train.stacked import Stack, fit_stack
 
 TOLERANCE = 1e-5
 SMALL = ["data.n_train=300", "trainer.epochs=3"]
@@ -113,3 +115,26 @@ def test_a_non_finite_job_leaves_the_stack_and_the_others_train_on_unchanged(tmp
     state = torch.load(tmp_path / "1" / "last.pt", weights_only=True)
     assert state["epoch"] == len(rows[1]) - 1
     assert all(torch.isfinite(t).all() for t in state["model"].values())
+
+
+def test_a_stop_request_ends_the_stack_at_the_epochs_end_with_every_checkpoint(tmp_path):
+    """Ctrl-C (the flag StopOnSignal sets) is read at an epoch's end: every job's last.pt then
+    holds that epoch, as a solo run's holds its last completed one."""
+    cfgs = configs(SMALL, [[], ["optim.lr=0.01"]])
+    jobs = [stack_job(cfg, tmp_path / str(i)) for i, cfg in enumerate(cfgs)]
+    epochs = [rows for rows in fit_stack(Stack(jobs, cfgs[0].trainer), trainer=cfgs[0].trainer,
+                                         should_stop=lambda: True)]
+    assert len(epochs) == 1
+    for i in range(2):
+        last = torch.load(tmp_path / str(i) / "last.pt", weights_only=True)
+        assert last["epoch"] == 1 and last["optimizer"]["state"][0]["step"] == 5
+
+
+def test_checkpoint_every_writes_as_it_goes(tmp_path):
+    cfgs = configs(SMALL, [[], ["optim.lr=0.01"]])
+    jobs = [stack_job(cfg, tmp_path / str(i)) for i, cfg in enumerate(cfgs)]
+    seen = []
+    for _ in fit_stack(Stack(jobs, cfgs[0].trainer), trainer=cfgs[0].trainer, checkpoint_every=1):
+        path = tmp_path / "1" / "last.pt"
+        seen.append(torch.load(path, weights_only=True)["epoch"] if path.exists() else None)
+    assert seen == [None, 1, 2]  # read before each epoch's own write

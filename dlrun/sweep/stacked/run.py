@@ -95,9 +95,9 @@ def train_stack(members: list[Member], hydra_context: HydraContext, number: int,
     members = [m for m in members if m.error is None]
     if not members:
         return [_fail_in_hydra(m, hydra_context) for m in failed]
-    stack = Stack(jobs, first.trainer)
     display = StackDisplay(number, [m.num for m in members], first.trainer.epochs, first.trainer.progress)
     try:
+        stack = Stack(jobs, first.trainer)
         with StopOnSignal() as stop:
             for rows in fit_stack(stack, trainer=first.trainer, should_stop=stop.requested,
                                   checkpoint_every=checkpoint_every):
@@ -110,8 +110,9 @@ def train_stack(members: list[Member], hydra_context: HydraContext, number: int,
             m.log.close()
     wall = time.perf_counter() - started
     steps = sum(r["steps"] for m in members for r in m.log.timed)
+    seconds = max(sum(r["step_time_s"] for r in m.log.timed) for m in members)  # the stack's
     stacked = {"jobs": [m.num for m in members], "size": len(members),
-               "model_steps_per_s": steps / max(sum(r["step_time_s"] for r in members[0].log.timed), 1e-12)}
+               "model_steps_per_s": steps / max(seconds, 1e-12)}
     summaries = [_summary(m, device, wall, threads, stacked) for m in members]
     if stop.signum is not None:
         _interrupted(members, summaries, stop.signum)
