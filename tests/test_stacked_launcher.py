@@ -138,3 +138,15 @@ def test_a_group_larger_than_max_stack_is_split():
 def test_why_a_job_runs_alone(overrides, reason):
     result = grouping(overrides, overrides)
     assert result.stacks == [] and reason in result.alone[0]
+
+
+@pytest.mark.slow  # worker processes import torch
+def test_stacks_train_side_by_side_in_joblib_workers(tmp_path):
+    sweep_dir, printed = multirun(tmp_path, "hydra/launcher=stacked", "hydra.launcher.n_jobs=2",
+                                  "optim.lr=0.01,0.003,0.001,0.0003")
+    assert "stack 1: jobs #0-#1" in printed and "stack 2: jobs #2-#3" in printed
+    summary = json.loads((sweep_dir / SUMMARY_JSON).read_text())
+    assert summary["n_jobs"] == 4 and summary["n_failed"] == 0
+    for job in summary["jobs"]:
+        own = json.loads((sweep_dir / job["dir"] / "summary.json").read_text())
+        assert own["stack"]["size"] == 2 and own["threads"] == 1  # the cores shared by 2 workers

@@ -24,6 +24,7 @@ class StackedLauncherConf:
     _target_: str = "hydra_plugins.dlrun_stacked_launcher.stacked_launcher.StackedLauncher"
     max_stack: int = 64  # at most this many jobs in one stack; a larger group is split
     checkpoint_every: int | None = None  # also write every job's checkpoints every N epochs
+    n_jobs: int = 1  # stacks (and lone jobs) trained at once, in joblib worker processes
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="dlrun_stacked", node=StackedLauncherConf,
@@ -31,8 +32,9 @@ ConfigStore.instance().store(group="hydra/launcher", name="dlrun_stacked", node=
 
 
 class StackedLauncher(Launcher):
-    def __init__(self, max_stack: int = 64, checkpoint_every: int | None = None, **_: Any) -> None:
-        self.max_stack, self.checkpoint_every = max_stack, checkpoint_every
+    def __init__(self, max_stack: int = 64, checkpoint_every: int | None = None, n_jobs: int = 1,
+                 **_: Any) -> None:
+        self.max_stack, self.checkpoint_every, self.n_jobs = max_stack, checkpoint_every, n_jobs
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None

@@ -88,8 +88,10 @@ def why_alone(cfg: DictConfig) -> str | None:
     return next((reason for failed, reason in reasons if failed), None)
 
 
-def plan(configs: list[DictConfig], max_stack: int) -> Plan:
-    """Group jobs (by their position in `configs`) into stacks of at most `max_stack`."""
+def plan(configs: list[DictConfig], max_stack: int, workers: int = 1) -> Plan:
+    """Group jobs (by their position in `configs`) into stacks of at most `max_stack`; with
+    several `workers` (processes that train stacks at once) a group is split so that each
+    worker gets a stack of it, when it has two jobs for each."""
     result = Plan()
     groups: dict[str, list[int]] = {}
     for i, cfg in enumerate(configs):
@@ -98,12 +100,9 @@ def plan(configs: list[DictConfig], max_stack: int) -> Plan:
             result.alone[i] = reason
         else:
             groups.setdefault(stack_key(cfg), []).append(i)
-    singles = [members[0] for members in groups.values() if len(members) == 1]
+    singles = []
     for members in groups.values():
-        if len(members) == 1:
-            continue
-        for start in range(0, len(members), max_stack):
-            part = members[start : start + max_stack]
+        for part in _split(members, max_stack, workers):
             if len(part) == 1:
                 singles.append(part[0])
                 continue
@@ -115,6 +114,18 @@ def plan(configs: list[DictConfig], max_stack: int) -> Plan:
             _differing(configs[i], configs[other])[:4]) + ")"
         result.alone[i] = "no other job shares its model, data, batch size, epochs and schedule" + differs
     return result
+
+
+def _split(members: list[int], max_stack: int, workers: int) -> list[list[int]]:
+    """Near-equal parts: as few as max_stack allows, or one per worker (each of two or more jobs)."""
+    parts = max(-(-len(members) // max_stack), min(workers, len(members) // 2), 1)
+    size, extra = divmod(len(members), parts)
+    out, start = [], 0
+    for i in range(parts):
+        end = start + size + (i < extra)
+        out.append(members[start:end])
+        start = end
+    return out
 
 
 def _varied(configs: list[DictConfig]) -> list[str]:

@@ -14,9 +14,13 @@ import logging
 import shutil
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.types import HydraContext, TaskFunction
+from joblib import Parallel, delayed
 from omegaconf import DictConfig, open_dict
 
 from dlrun.sweep.stacked import grouping
@@ -50,44 +54,69 @@ def describe(plan: grouping.Plan, configs: list[DictConfig]) -> list[str]:
     return lines
 
 
+@dataclass
+class Work:
+    """What running a stack or a lone job needs, in this process or a worker's."""
+
+    hydra_context: HydraContext
+    task_function: TaskFunction
+    logging: tuple  # hydra.hydra_logging and hydra.verbose, for configure_log
+    checkpoint_every: int | None
+    workers: int  # stacks trained at once (threads are shared among them)
+
+
 def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
     setup_globals()
     configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
     Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     configs = compose_jobs(launcher, job_overrides, initial_job_idx)
     tasks = [task_config(config) for config in configs]
-    plan = grouping.plan(tasks, launcher.max_stack)
+    plan = grouping.plan(tasks, launcher.max_stack, launcher.n_jobs)
     for line in describe(plan, configs):
         log.info(line)
     sys.stdout.flush()
 
-    returns: dict[int, JobReturn] = {}
-    units = sorted([(stack[0], stack) for stack in plan.stacks] + [(i, None) for i in plan.alone])
-    for first, stack in units:
-        if stack is None:
-            returns[first] = run_alone(launcher, configs[first])
-            continue
-        number = plan.stacks.index(stack) + 1
-        members = [Member(configs[i], tasks[i]) for i in stack]
-        try:
-            done = train_stack(members, launcher.hydra_context, number, launcher.checkpoint_every)
-        except Exception as error:  # a stack that cannot train as one: its jobs run alone
-            log.warning(f"stack {number} could not train as one ({type(error).__name__}: {error}); "
-                        "its jobs run one by one")
-            for m in members:
-                forget_partial_files(m)
-            done = [run_alone(launcher, m.config) for m in members]
-        returns.update(zip(stack, done))
-        configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
+    work = Work(launcher.hydra_context, launcher.task_function,
+                (launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose),
+                launcher.checkpoint_every, launcher.n_jobs)
+    units = sorted([(s[0], i + 1, s) for i, s in enumerate(plan.stacks)]
+                   + [(i, None, [i]) for i in plan.alone])
+    calls = [(number, [Member(configs[i], tasks[i]) for i in jobs]) for _, number, jobs in units]
+    if launcher.n_jobs > 1 and len(calls) > 1:  # units side by side in joblib's worker processes
+        state = Singleton.get_state()
+        done = Parallel(n_jobs=launcher.n_jobs, backend="loky")(
+            delayed(run_unit)(work, number, members, state) for number, members in calls)
+    else:
+        done = [run_unit(work, number, members) for number, members in calls]
+    returns = {i: ret for (_, _, jobs), rets in zip(units, done) for i, ret in zip(jobs, rets)}
+    configure_log(*work.logging)
     return [returns[i] for i in range(len(configs))]
 
 
-def run_alone(launcher, config: DictConfig) -> JobReturn:
+def run_unit(work: Work, number: int | None, members: list[Member], state=None) -> list[JobReturn]:
+    """A stack (`number`), or one job alone (None); `state`: Hydra's singletons, in a worker."""
+    if state is not None:
+        setup_globals()
+        Singleton.set_state(state)
+    configure_log(*work.logging)
+    if number is None:
+        return [run_alone(work, members[0].config)]
+    try:
+        return train_stack(members, work.hydra_context, number, work.checkpoint_every, work.workers)
+    except Exception as error:  # a stack that cannot train as one: its jobs run alone
+        log.warning(f"stack {number} could not train as one ({type(error).__name__}: {error}); "
+                    "its jobs run one by one")
+        for m in members:
+            forget_partial_files(m)
+        return [run_alone(work, m.config) for m in members]
+
+
+def run_alone(work: Work, config: DictConfig) -> JobReturn:
     """A job as the basic launcher runs it: Hydra's run_job around the ordinary task function."""
     log.info(f"\t#{config.hydra.job.num} : {' '.join(filter_overrides(config.hydra.overrides.task))}")
-    result = run_job(hydra_context=launcher.hydra_context, task_function=launcher.task_function,
+    result = run_job(hydra_context=work.hydra_context, task_function=work.task_function,
                      config=config, job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
-    configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
+    configure_log(*work.logging)
     return result
 
 

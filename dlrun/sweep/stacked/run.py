@@ -82,14 +82,14 @@ def setup(members: list[Member], device: torch.device, record: bool) -> list[Sta
 
 
 def train_stack(members: list[Member], hydra_context: HydraContext, number: int,
-                checkpoint_every: int | None) -> list[JobReturn]:
+                checkpoint_every: int | None, workers: int = 1) -> list[JobReturn]:
     """Train the stack and finish each job; JobReturns in the members' order."""
     started = time.perf_counter()
     order = [m.num for m in members]
     first = members[0].cfg
     device = resolve_device(first.trainer.device)
     check_precision(first.trainer.precision, device)
-    threads = configure_backend(first.trainer, device)
+    threads = configure_backend(first.trainer, device, parallel_jobs=workers)
     jobs = setup(members, device, record=checkpoint_every is not None)
     failed = [m for m in members if m.error is not None]
     members = [m for m in members if m.error is None]
