@@ -297,7 +297,7 @@ def main() -> None:
                         help="time whole sweeps instead: hydra/launcher=stacked against basic and joblib")
     parser.add_argument("--sweep-case", action="append", help="with --sweep; default: all")
     parser.add_argument("--jobs", action="append", type=int, help="with --sweep: K; default 4, 16, 64")
-    parser.add_argument("--launcher", action="append", help="with --sweep: default stacked, basic, joblib")
+    parser.add_argument("--launcher", action="append", help="with --sweep: default stacked, stacked-2, basic, joblib")
     args = parser.parse_args()
     if args.threads:
         args.set.append(f"trainer.threads={args.threads}")

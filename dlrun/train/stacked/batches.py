@@ -59,11 +59,13 @@ class JobData:
         order = torch.stack([torch.randperm(n, device=device, generator=g) for g in self.generators])
         if self.drop_last:
             order = order[:, : n - n % batch]
-        x, y = self.splits["train"]
-        jobs = self.index.unsqueeze(1)
+        # rows of the datasets laid end to end: one index_select per step builds the folded batch
+        # (a third of the time of indexing with a (job, row) pair of index tensors, measured)
+        x, y = (_fold(t) for t in self.splits["train"])
+        order = order + (self.index * n).unsqueeze(1)
         for start in range(0, order.shape[1], batch):
-            rows = order[:, start : start + batch]
-            yield _fold(x[jobs, rows]), _fold(y[jobs, rows])
+            rows = order[:, start : start + batch].reshape(-1)
+            yield x.index_select(0, rows), y.index_select(0, rows)
 
     def keep(self, index: list[int]) -> None:
         self.index = self.index[torch.tensor(index, dtype=torch.long, device=self.index.device)]
