@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,9 +55,9 @@ def run_sweep(case: str, jobs: int, launcher: str, root: Path, extra: list[str])
     command = [sys.executable, "-m", "dlrun", "-m", *overrides, f"trainer.epochs={epochs}",
                *grid(jobs), *LAUNCHERS[launcher], "trainer.progress=off",
                f"hydra.sweep.dir={sweep_dir}", *extra]
-    started = time.perf_counter()
+    started, before = time.perf_counter(), _children_cpu()
     done = subprocess.run(command, capture_output=True, text=True, cwd=root)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, _children_cpu() - before
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
     finals, steps = {}, 0
@@ -65,7 +66,15 @@ def run_sweep(case: str, jobs: int, launcher: str, root: Path, extra: list[str])
         overrides_done = yaml.safe_load((summary_path.parent / ".hydra" / "overrides.yaml").read_text())
         finals[tuple(sorted(overrides_done))] = summary.get("final", {}).get("val_loss")
         steps += summary.get("steps") or 0
-    return {"wall_s": wall, "model_steps": steps, "model_steps_per_s": steps / wall, "finals": finals}
+    return {"wall_s": wall, "cpu_s": cpu, "model_steps": steps, "model_steps_per_s": steps / wall,
+            "finals": finals}
+
+
+def _children_cpu() -> float:
+    """CPU seconds of finished child processes (their own children included): beside the wall
+    time, what a command cost whatever else the machine was doing."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def differences(ours: dict, theirs: dict) -> dict | None:
@@ -94,10 +103,14 @@ def bench_sweeps(cases: list[str], sizes: list[int], launchers: list[str], repea
                 entry = {}
                 for name, done in runs.items():
                     wall = statistics.median(r["wall_s"] for r in done)
-                    entry[name] = {"wall_s": wall, "model_steps_per_s": done[0]["model_steps"] / wall}
+                    cpu = statistics.median(r["cpu_s"] for r in done)
+                    entry[name] = {"wall_s": wall, "cpu_s": cpu,
+                                   "model_steps_per_s": done[0]["model_steps"] / wall}
                     if "basic" in runs:
                         base = statistics.median(r["wall_s"] for r in runs["basic"])
                         entry[name]["speedup_over_basic"] = base / wall
+                        base_cpu = statistics.median(r["cpu_s"] for r in runs["basic"])
+                        entry[name]["cpu_ratio_to_basic"] = base_cpu / cpu
                         entry[name]["val_loss_vs_basic"] = differences(
                             done[0]["finals"], runs["basic"][0]["finals"])
                 results.setdefault(case, {})[jobs] = entry
@@ -110,9 +123,10 @@ def format_rows(case: str, jobs: int, entry: dict) -> str:
     for name, r in entry.items():
         speed = r.get("speedup_over_basic")
         diff = r.get("val_loss_vs_basic")
-        lines.append(f"{case:12s} K={jobs:<3d} {name:9s} {r['wall_s']:7.1f} s  "
+        lines.append(f"{case:12s} K={jobs:<3d} {name:9s} {r['wall_s']:7.1f} s "
+                     f"(cpu {r['cpu_s']:6.1f} s)  "
                      f"{r['model_steps_per_s']:8.0f} model-steps/s"
-                     + (f"  {speed:5.2f}x basic" if speed else "")
+                     + (f"  {speed:5.2f}x basic (cpu {r['cpu_ratio_to_basic']:4.2f}x)" if speed else "")
                      + (f"  final val loss vs basic: {diff['within_1e-4']} within 1e-4, "
                         f"max {diff['max']:.1e}" if diff is not None and name != "basic" else ""))
     return "\n".join(lines)
