@@ -7,9 +7,6 @@ the run's length to the schedule, the model's outputs to the loss).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -19,6 +16,7 @@ from dlrun.data import Dataset
 from dlrun.data.batches import steps_per_epoch
 from dlrun.models import build_model, user_errors_unwrapped
 from dlrun.train.accel import drops_last, prepare_model
+from dlrun.train.components import Components
 from dlrun.train.optimizers import build_optimizer
 from dlrun.train.regularize import penalty_from_config
 from dlrun.train.schedules import build_scheduler
@@ -47,25 +45,6 @@ def build_loss(cfg: DictConfig, data: Dataset, model: nn.Module):
     """The `loss` group's choice for the data's task and the model's outputs (logits or probabilities)."""
     with user_errors_unwrapped():
         return instantiate(cfg.loss, task=data.task, outputs=getattr(model, "outputs", "logits"))
-
-
-@dataclass
-class Components:
-    """One run's parts, as `fit` takes them."""
-
-    data: Dataset
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    interval: str  # the scheduler steps per "epoch" or per "step"
-    loss: Any
-    penalty: Any = None  # reg=l1/l2/elastic
-    augment: Any = None  # reg=augment
-    stopper: Any = None  # reg=early_stopping
-
-    @property
-    def params(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
 
 
 def build_components(cfg: DictConfig, device: torch.device, data: Dataset | None = None) -> Components:

@@ -24,6 +24,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from dlrun.config import check_resume_dir
 from dlrun.errors import RunFailed, UserError, find_cause
+from dlrun.overrides import split_argv, with_resumed_overrides
 from dlrun.paths import config_dir
 from dlrun.schema import register_schemas
 from dlrun.sweep.job import JobFailed, run_sweep_job
@@ -90,22 +91,6 @@ def _forget_failed_resume() -> None:
     record = Path(hydra_cfg.runtime.output_dir, hydra_cfg.output_subdir)
     if record.name.startswith("resumed-"):
         shutil.rmtree(record, ignore_errors=True)
-
-
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
-def with_resumed_overrides(argv: list[str]) -> list[str]:
-    """`dlrun trainer.resume=DIR` re-composes DIR's own run: its saved overrides come first,
-    and anything typed now replaces the saved override of the same key."""
-    resume = next((a.split("=", 1)[1] for a in argv if _key(a) == "trainer.resume"), None)
-    saved = Path(resume or "", ".hydra", "overrides.yaml")
-    if resume is None or not saved.is_file():
-        return argv
-    typed = {_key(a) for a in argv}
-    earlier = [o for o in OmegaConf.load(saved) if _key(o) not in typed]
-    return [*earlier, *argv]
 
 
 def _options(group: str) -> list[str]:
@@ -189,7 +174,7 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # errors reach us instead of Hydra's traceback printer
     try:
         if {"--help", "-h"} & set(sys.argv[1:]):
-            print_help([a for a in sys.argv[1:] if not a.startswith("-")])
+            print_help(split_argv(sys.argv[1:])[1])
         else:
             run()
     except BrokenPipeError:  # the reader went away (`dlrun --help | head`): not an error

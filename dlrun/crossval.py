@@ -9,7 +9,6 @@ choose anything. The job returns the mean validation loss, which Hydra's sweeper
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -21,19 +20,20 @@ from rich.table import Table
 
 from dlrun.data.folds import cross_validation_folds
 from dlrun.errors import UserError
-from dlrun.report.files import read_metrics, write_json
+from dlrun.records import EpochRow, Summary, read_rows, read_summary
+from dlrun.report.files import write_json
 
 console = Console()
 
 
-def kept_row(fold_dir: Path) -> dict:
+def kept_row(fold_dir: Path) -> EpochRow:
     """The metrics of the weights a fold's run ended with: the last epoch, or early stopping's best."""
-    summary = json.loads((fold_dir / "summary.json").read_text())
-    stopping = summary.get("early_stopping") or {}
+    summary = read_summary(fold_dir)
+    stopping = summary.early_stopping or {}
     if stopping.get("restored_best"):
-        rows = read_metrics(fold_dir / "metrics.jsonl")
-        return next(r for r in rows if r["epoch"] == stopping["best_epoch"])
-    return summary["final"]
+        rows = read_rows(fold_dir / "metrics.jsonl")
+        return next(r for r in rows if r.epoch == stopping["best_epoch"])
+    return summary.final
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -68,8 +68,8 @@ def cross_validate(
                 "fold": k,
                 "n_train": len(fold.x_train),
                 "n_val": len(fold.x_val),
-                "epochs": row["epoch"],
-                **{key: value for key, value in row.items() if key.startswith("val_")},
+                "epochs": row.epoch,
+                **{f"val_{name}": value for name, value in row.splits["val"].items()},
             }
         )
     metrics = [key for key in rows[0] if key.startswith("val_")]
@@ -86,19 +86,10 @@ def cross_validate(
     }
     write_json(run_dir / "cv.json", result)
     # summary.json of a CV run: `final` holds the fold means, which is what the job returns
-    write_json(
-        run_dir / "summary.json",
-        {
-            "status": "ok",
-            "mode": "cv",
-            "run_dir": str(run_dir),
-            "final": mean,
-            "best": {},
-            "objective": mean["val_loss"],
-            "cv": result,
-            "wall_time_s": time.perf_counter() - started,
-        },
-    )
+    summary = Summary(status="ok", mode="cv", run_dir=str(run_dir), final=EpochRow.from_json(mean),
+                      objective=mean["val_loss"], cv=result,
+                      wall_time_s=time.perf_counter() - started)
+    write_json(run_dir / "summary.json", summary.to_json())
     if cfg.trainer.progress != "off":
         console.print(cv_table(result, run_dir))
     return mean["val_loss"]

@@ -8,7 +8,6 @@ loss-vs-LR figure), and prints the suggested LR with the command that uses it.
 from __future__ import annotations
 
 import math
-import shlex
 import sys
 from pathlib import Path
 
@@ -17,20 +16,17 @@ from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
 from dlrun.errors import UserError
+from dlrun.overrides import command, merge
 from dlrun.report.files import write_json
-from dlrun.train.lr_range import RULE, RangeTest, lr_range_test
+from dlrun.train.lr_range import RangeTest, lr_range_test
+from dlrun.train.lr_suggest import RULE
 
-DROPPED = ("mode", "optim.lr", "trainer.resume")
+DROPPED = ("mode", "lr_find", "trainer.resume")
 
 
 def command_with_lr(overrides: list[str], lr: float) -> str:
     """`dlrun <the user's overrides> optim.lr=<lr>`, without mode=lr_find or lr_find.* knobs."""
-
-    def key(override: str) -> str:
-        return override.split("=", 1)[0].lstrip("+~")
-
-    kept = [o for o in overrides if key(o) not in DROPPED and not key(o).startswith("lr_find.")]
-    return " ".join(["dlrun", *(shlex.quote(o) for o in kept), f"optim.lr={lr:.3g}"])
+    return command(merge(overrides, [f"optim.lr={lr:.3g}"], drop=DROPPED))
 
 
 def log_curve(run_dir: Path, result: RangeTest) -> None:
@@ -62,6 +58,9 @@ def _figure(result: RangeTest):
     finite = len(result.smoothed)
     axes.plot(result.lrs[:finite], result.losses[:finite], alpha=0.3, label="batch loss")
     axes.plot(result.lrs[:finite], result.smoothed, label="smoothed")
+    if result.steepest_index is not None:
+        steepest = result.lrs[result.steepest_index]
+        axes.axvline(steepest, color="gray", linestyle=":", label=f"steepest fall {steepest:.2g}")
     if result.suggestion is not None:
         axes.axvline(
             result.suggestion,
@@ -107,6 +106,11 @@ def find_lr(
             "suggestion": result.suggestion,
             "min_loss_lr": result.min_loss_lr if result.lrs else None,
             "min_loss_lr_over_10": result.min_loss_lr / 10 if result.lrs else None,
+            "steepest_lr": result.lrs[result.steepest_index]
+            if result.steepest_index is not None
+            else None,
+            "fall": result.fall,
+            "noise_floor": result.noise_floor if math.isfinite(result.noise_floor) else None,
             "diverged_at_lr": result.lrs[result.diverged_at]
             if result.diverged_at is not None
             else None,
@@ -133,11 +137,23 @@ def _print(result: RangeTest, command: str | None, run_dir: Path) -> None:
         f"lowest smoothed loss {min(result.smoothed, default=math.nan):.4g} at lr {result.min_loss_lr:.3g}"
     )
     if result.suggestion is None:
+        why = (
+            f"before its minimum the smoothed loss fell by {result.fall:.3g}, no more than its "
+            f"noise alone would (noise floor {result.noise_floor:.3g})"
+            if math.isfinite(result.noise_floor)
+            else "the smoothed loss is lowest at the start of the range"
+        )
         print(
-            "No suggestion: the loss never fell. Widen the range, e.g. lr_find.start_lr=1e-8 "
-            "lr_find.end_lr=100, or check the data and model."
+            f"No suggestion: {why}. "
+            "Widen the range (e.g. lr_find.start_lr=1e-8 lr_find.end_lr=100), take more steps "
+            "or larger batches (lr_find.steps, trainer.batch_size), or check the data and model."
         )
     else:
+        steepest = result.lrs[result.steepest_index]
+        print(
+            f"Steepest real fall at lr {steepest:.3g} (the smoothed loss fell by {result.fall:.3g}, "
+            f"beyond its noise floor {result.noise_floor:.3g})"
+        )
         print(f"Suggested learning rate: {result.suggestion:.3g} ({RULE})")
         print(f"Use it: {command}")
     print(f"Curve: {run_dir / 'lr_find.json'}; tensorboard --logdir {run_dir}")

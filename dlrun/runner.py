@@ -1,46 +1,35 @@
 """One job, from a composed config to a finished run directory.
 
-`run_job` decides what kind of job this is (a training run, a learning-rate range
-test, a cross-validation, or one rank of a data-parallel run); `train_run` trains
-and logs every epoch (metrics.jsonl, TensorBoard, terminal); `finish` writes
-summary.json and diagnosis.json and says how the run ended.
+`run_job` is a short list of steps: validate the config, find this process's place among
+data-parallel ranks (spawning them for `trainer.devices=N`), set up the device, then run
+the job the config names, chosen from `JOBS`: a training run (`dlrun.recipe.TrainRun`:
+setup -> train -> finish), a learning-rate range test, or a cross-validation.
 """
 
 from __future__ import annotations
 
 import contextlib
-import signal
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun.build import Components, build, build_components, build_loss, load_data
+from dlrun.build import build_components, load_data
 from dlrun.config import validate
 from dlrun.crossval import cross_validate
-from dlrun.diagnose import EpochMonitor, diagnose_run
-from dlrun.errors import RunFailed, UserError
+from dlrun.data import Dataset
+from dlrun.errors import UserError
 from dlrun.lr_find import find_lr
-from dlrun.models import param_counts
-from dlrun.report import diagnosis as diagnosis_report
-from dlrun.report.files import MetricsLog, write_json
-from dlrun.report.hparams import log_hparams
-from dlrun.report.params import print_params
-from dlrun.report.summary import TIMING, summarize
-from dlrun.report.tensorboard import TensorBoardLog
-from dlrun.report.terminal import EpochDisplay, print_result, print_samples
-from dlrun.train import distributed, fit
-from dlrun.train.accel import check_precision, configure_backend, peak_memory
-from dlrun.train.checkpoint import load_checkpoint
-from dlrun.train.device import resolve_device
-from dlrun.train.generate import samples
-from dlrun.train.signals import StopOnSignal
+from dlrun.recipe import Job, TrainRun
+from dlrun.train import distributed
+from dlrun.train.accel import check_precision, configure_backend
+from dlrun.train.threads import use_threads
 
 
-def run_job(cfg: DictConfig, run_dir: Path | None = None, data=None,
+def run_job(cfg: DictConfig, run_dir: Path | None = None, data: Dataset | None = None,
             overrides: list[str] | None = None) -> float:
     """Run one configured job into `run_dir` (Hydra's output directory by default).
 
@@ -54,136 +43,53 @@ def run_job(cfg: DictConfig, run_dir: Path | None = None, data=None,
         validate(cfg)
         run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
         world = distributed.setup(cfg.trainer)  # one rank of several (spawned, torchrun, Slurm)
-        if world is None and cfg.trainer.devices > 1:  # trainer.devices processes each run this job
+        if world.size == 1 and cfg.trainer.devices > 1:  # trainer.devices processes run this job
             return distributed.spawn(run_job, cfg, run_dir, data, overrides)
-        if world is not None and not world.is_main:  # only rank 0 writes the run directory
-            cfg, run_dir = world.follower(cfg)
+        cfg, run_dir = world.own_outputs(cfg, run_dir)  # only rank 0 writes the run directory
         run_dir.mkdir(parents=True, exist_ok=True)
-        device = world.device if world is not None else resolve_device(cfg.trainer.device)
-        check_precision(cfg.trainer.precision, device)
-        ranks_here = world.local_size if world is not None else 1
-        threads = configure_backend(cfg.trainer, device, parallel_jobs=_parallel_jobs() * ranks_here)
-        typed = _user_overrides(overrides)
-
-        if cfg.get("mode", "train") == "lr_find":
-            data, model, optimizer, _, _ = build(cfg, device)
-            loss = build_loss(cfg, data, model)
-            return find_lr(cfg, run_dir, data, model, optimizer, loss, overrides=typed)
-        if OmegaConf.select(cfg, "cv.folds") is not None and data is None:
-            return cross_validate(cfg, run_dir, load_data(cfg, device), train=run_job, overrides=typed)
-        run = build_components(cfg, device, data)
-        return train_run(cfg, run_dir, run, world=world, threads=threads, overrides=typed,
-                         started=started)
+        job = Job(cfg, run_dir, world, _user_overrides(overrides), data, started,
+                  parallel=_parallel_jobs() * world.local_size)
+        _set_up_device(job)
+        return JOBS[job_kind(cfg, data)](job)
 
 
-def train_run(cfg: DictConfig, run_dir: Path, run: Components, *, world, threads: int,
-              overrides: list[str], started: float) -> float:
-    """Train `run`, logging each epoch as it ends, then `finish`."""
-    device = run.data.x_train.device
-    layers = param_counts(run.model)
-    quiet = cfg.trainer.progress == "off"
-    if not quiet:
-        print_params(layers, run.params)
-    resume = _resume_state(cfg, run.model, device)
-    start = resume["epoch"] if resume else 0
-
-    metrics = MetricsLog(run_dir / "metrics.jsonl", keep_through_epoch=start)
-    board = TensorBoardLog(run_dir, purge_step=start + 1 if resume else None)
-    log_hparams(board.run, cfg)  # the HPARAMS tab compares runs (and sweep jobs)
-    display = EpochDisplay(cfg.trainer.epochs, cfg.trainer.progress, start)
-    monitor = EpochMonitor(cfg.diagnose, run.data, run.loss, cfg.trainer.seed)
-    timed, generated = [], {}
-    try:
-        with StopOnSignal() as stop:
-            for row in fit(run.model, run.data, run.optimizer, run.scheduler, trainer=cfg.trainer,
-                           sched_interval=run.interval, penalty=run.penalty, loss=run.loss,
-                           augment=run.augment, early_stopping=run.stopper, world=world,
-                           checkpoint_dir=run_dir / "checkpoints" if cfg.trainer.checkpoint else None,
-                           resume=resume, should_stop=stop.requested,
-                           grad_norms=cfg.diagnose.enabled):
-                warnings = monitor.epoch(row, run.model)  # may add hessian_* (diagnose=full)
-                timed.append(row)
-                metrics.append({k: v for k, v in row.items() if k not in TIMING})
-                board.epoch(row)
-                display.update(row)
-                for warning in [] if quiet else warnings:
-                    print(f"dlrun: warning: {warning}", file=sys.stderr)
-            # token models: a generated sample (text) or decoded test examples (seq2seq)
-            if stop.signum is None and not (timed and timed[-1].get("non_finite")):
-                generated = samples(run.model, run.data, cfg.trainer.seed)
-            for tag, text in generated.items():
-                board.text(tag, "    " + text.replace("\n", "\n    "))  # a markdown code block
-    finally:
-        display.close()
-        metrics.close()
-        board.close()
-
-    summary = summarize(metrics.rows, timed, run_dir, run.params, device,
-                        time.perf_counter() - started)
-    summary.update(params_per_layer=layers, world_size=world.size if world is not None else 1,
-                   threads=threads, **peak_memory(device))
-    if generated:
-        summary["samples"] = generated
-    return finish(cfg, run_dir, run, summary, metrics.rows, stop.signum, overrides)
+def job_kind(cfg: DictConfig, data: Dataset | None) -> str:
+    """`mode`, except that `cv.folds=N` makes a training job a cross-validation (whose folds,
+    given their `data`, are training jobs again)."""
+    mode = cfg.get("mode", "train")
+    if mode == "train" and OmegaConf.select(cfg, "cv.folds") is not None and data is None:
+        return "cv"
+    return mode
 
 
-def finish(cfg: DictConfig, run_dir: Path, run: Components, summary: dict, rows: list[dict],
-           signum: int | None, overrides: list[str]) -> float:
-    """Write summary.json (and diagnosis.json), print the result; say how the run ended."""
-    # what the job returns to Hydra's sweepers: the val loss of the weights the run ends with
-    summary["objective"] = summary["final"].get("val_loss")
-    stopper = run.stopper
-    if stopper is not None:
-        summary["early_stopping"] = stopper.summary()
-        if stopper.restored:
-            summary["objective"] = stopper.best_loss
-    if signum is not None:
-        summary["status"] = "interrupted"
-        write_json(run_dir / "summary.json", summary)
-        done = rows[-1]["epoch"] if rows else 0
-        print(f"dlrun: {signal.Signals(signum).name} received: stopped after epoch {done}; "
-              f"continue with: dlrun trainer.resume={run_dir}", file=sys.stderr)
-        raise SystemExit(128 + signum)
-    if summary["final"].get("non_finite"):
-        epoch = summary["final"]["epoch"]
-        summary.update(status="failed", error=f"the loss became non-finite in epoch {epoch}")
-
-    diagnosis = diagnose_run(
-        cfg, run.model, run.data, rows, run.loss, overrides,
-        train_seconds=summary["wall_time_s"],
-        final_epoch=stopper.best_epoch if stopper is not None and stopper.restored else None,
-    )
-    if diagnosis is not None:
-        write_json(run_dir / "diagnosis.json", diagnosis)
-        diagnosis_report.write_tensorboard(run_dir, diagnosis)
-        summary["verdict"] = diagnosis["verdict"]
-    write_json(run_dir / "summary.json", summary)
-    if cfg.trainer.progress != "off":
-        print_result(summary)
-        print_samples(summary.get("samples", {}))
-        if diagnosis is not None:
-            diagnosis_report.print_diagnosis(diagnosis)
-    if summary["status"] == "failed":
-        raise RunFailed(
-            f"{summary['error']} (lr {summary['final']['lr']:.3g}); the last finite weights are in "
-            f"{run_dir / 'checkpoints'}; try a lower optim.lr or trainer.grad_clip=1.0."
-        )
-    return summary["objective"]
+def train(job: Job) -> float:
+    return TrainRun(job).run()
 
 
-def _resume_state(cfg: DictConfig, model: torch.nn.Module, device: torch.device) -> dict | None:
-    """The checkpoint `trainer.resume` names, once it is known to fit this model."""
-    if cfg.trainer.resume is None:
-        return None
-    state = load_checkpoint(Path(cfg.trainer.resume) / "checkpoints" / "last.pt", device)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError:
-        raise UserError(
-            f"trainer.resume={cfg.trainer.resume}: its checkpoint holds a different model than "
-            "this command builds; resume without changing model.* overrides, or start a fresh run."
-        ) from None
-    return state
+def lr_find(job: Job) -> float:
+    cfg = job.cfg
+    run = build_components(cfg, job.world.device)
+    use_threads(cfg.trainer, run.model, run.data, job.parallel)
+    return find_lr(cfg, job.run_dir, run.data, run.model, run.optimizer, run.loss,
+                   overrides=job.overrides)
+
+
+def cross_validation(job: Job) -> float:
+    data = load_data(job.cfg, job.world.device)
+    return cross_validate(job.cfg, job.run_dir, data, train=run_job, overrides=job.overrides)
+
+
+JOBS: dict[str, Callable[[Job], float]] = {
+    "train": train,
+    "lr_find": lr_find,
+    "cv": cross_validation,
+}
+
+
+def _set_up_device(job: Job) -> None:
+    """Precision the device supports, TF32, determinism, and threads until the model is built."""
+    check_precision(job.cfg.trainer.precision, job.world.device)
+    configure_backend(job.cfg.trainer, job.world.device, job.parallel)
 
 
 @contextlib.contextmanager
@@ -200,7 +106,7 @@ def _out_of_memory_is_a_user_error(cfg: DictConfig):
 
 
 def _parallel_jobs() -> int:
-    """How many jobs a parallel launcher (joblib's n_jobs) runs at once beside this one."""
+    """How many jobs a parallel launcher (joblib's n_jobs) runs at once, this one included."""
     if not HydraConfig.initialized():
         return 1
     return int(OmegaConf.select(HydraConfig.get(), "launcher.n_jobs", default=1) or 1)

@@ -47,15 +47,17 @@ from dlrun.data import Dataset
 from dlrun.errors import UserError
 from dlrun.paths import config_dir
 from dlrun.schema import register_schemas
-from dlrun.train import fit
+from dlrun.train import Components, fit
 from dlrun.train.accel import configure_backend, eval_batch_size
 from dlrun.train.device import resolve_device
 from dlrun.train.evaluate import evaluate
 from dlrun.train.optimizers import build_optimizer
 from dlrun.train.task import loss_fn
+from dlrun.train.threads import rule_threads
 
 CASES = {
     # name: (overrides, synthetic input shape or None, epochs per repeat)
+    "default": ([], None, 8),  # the command line `dlrun`: an MLP on the 8x8 digits, batch 64
     "mlp_b100": (["data=mnist1d", "model=mlp", "model.hidden=[100,100]", "trainer.batch_size=100"], None, 8),
     "mlp_b1000": (["data=mnist1d", "model=mlp", "model.hidden=[100,100]", "trainer.batch_size=1000"], None, 60),
     "cnn_mnist1d": (["data=mnist1d", "model=cnn", "model.channels=[32,32]", "trainer.batch_size=100"], None, 2),
@@ -112,13 +114,13 @@ def run_dlrun(cfg, data, model, epochs, diagnose=True, compiled=False):
     trainer.compile = compiled
     steps = seconds = 0.0
     evaluation = wall = 0.0
-    for row in fit(model, data, optimizer, scheduler, trainer=trainer, grad_norms=diagnose):
-        if row["epoch"] == 1:
+    for row in fit(Components(data, model, optimizer, scheduler), trainer, grad_norms=diagnose):
+        if row.epoch == 1:
             continue  # warm-up
-        steps += row["steps"]
-        seconds += row["step_time_s"]
-        wall += row["epoch_time_s"]
-        evaluation += row["epoch_time_s"] - row["step_time_s"]
+        steps += row.steps
+        seconds += row.step_time_s
+        wall += row.epoch_time_s
+        evaluation += row.epoch_time_s - row.step_time_s
     return steps / seconds, evaluation / wall
 
 
@@ -242,8 +244,9 @@ def bench_case(name: str, device: str, repeats: int, compiled: bool, extra: list
     overrides, shape, epochs = CASES[name]
     cfg = composed([*overrides, *extra], device)
     torch_device = resolve_device(device)
-    configure_backend(cfg.trainer, torch_device)  # threads, TF32: process-wide, so for every loop
+    configure_backend(cfg.trainer, torch_device)  # TF32: process-wide, so for every loop
     data, model = setup(cfg, torch_device, shape)
+    torch.set_num_threads(rule_threads(cfg.trainer, model, data))  # dlrun's, for every loop
     eval_shares = []
 
     def dlrun_rate():

@@ -62,6 +62,9 @@ def run_shapes(run_dir: Path) -> dict:
 if __name__ == "__main__":  # store the examples from the current code
     import tempfile
 
+    import torch
+
+    torch.set_num_threads(1)  # as the test runs them
     sys.path.insert(0, str(Path(__file__).parent))
     from conftest import train
 

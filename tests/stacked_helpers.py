@@ -7,6 +7,7 @@ import torch
 from conftest import compose
 
 from dlrun.build import build_components
+from dlrun.records import read_rows
 from dlrun.train import fit
 from dlrun.train.regularize import penalty_coefficients
 from dlrun.train.stacked import Stack, StackJob, fit_stack
@@ -39,15 +40,17 @@ def solo_rows(cfg, loop_optimizer: bool = True) -> list[dict]:
         if loop_optimizer:
             patch.setattr("dlrun.train.optimizers.fast_kwargs", lambda cls, device: {"foreach": False})
         parts = build_components(cfg, CPU)
-    drop = ("step_time_s", "epoch_time_s")
-    return [{k: v for k, v in row.items() if k not in drop} for row in fit(
-        parts.model, parts.data, parts.optimizer, parts.scheduler, trainer=cfg.trainer,
-        sched_interval=parts.interval, penalty=parts.penalty, loss=parts.loss,
-        early_stopping=parts.stopper, grad_norms=cfg.diagnose.enabled)]
+    # to_json leaves the timing out, as metrics.jsonl does
+    return [row.to_json() for row in fit(parts, cfg.trainer, grad_norms=cfg.diagnose.enabled)]
 
 
 def configs(common: list[str], variants: list[list[str]]):
     return [compose("trainer.progress=off", *common, *variant) for variant in variants]
+
+
+def file_rows(path) -> list[dict]:
+    """metrics.jsonl's rows as the file has them (flat keys), to compare two runs' files."""
+    return [row.to_json() for row in read_rows(path)]
 
 
 def largest_difference(ours: list[dict], theirs: list[dict], keys=("loss", "acc", "mae")) -> float:

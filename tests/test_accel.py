@@ -8,7 +8,7 @@ from conftest import compose, train
 
 from dlrun.data.batches import shuffled_batches
 from dlrun.errors import UserError
-from dlrun.report.files import read_metrics
+from dlrun.records import read_rows
 from dlrun.train import accel
 
 CPU = torch.device("cpu")
@@ -33,8 +33,8 @@ def test_bf16_training_tracks_fp32(tmp_path):
     for precision in ("32", "bf16"):
         run = train(tmp_path / precision, f"trainer.precision={precision}", "data.n_train=400",
                     "trainer.epochs=3", "diagnose=off")
-        rows[precision] = read_metrics(run / "metrics.jsonl")[-1]
-    assert rows["bf16"]["train_loss"] == pytest.approx(rows["32"]["train_loss"], rel=0.1)
+        rows[precision] = read_rows(run / "metrics.jsonl")[-1]
+    assert rows["bf16"].loss("train") == pytest.approx(rows["32"].loss("train"), rel=0.1)
 
 
 def test_unknown_precision_is_a_range_error():
@@ -70,17 +70,19 @@ def test_batches_gathered_in_blocks_are_the_permutations_batches(monkeypatch, ga
 def test_compiled_and_eager_training_give_the_same_losses(tmp_path):
     common = ["data=sine", "data.n=300", "model.hidden=[16]", "trainer.epochs=2",
               "trainer.drop_last=true", "diagnose=off"]
-    eager = read_metrics(train(tmp_path / "eager", *common) / "metrics.jsonl")
-    compiled = read_metrics(train(tmp_path / "compiled", *common, "trainer.compile=true") / "metrics.jsonl")
+    eager = read_rows(train(tmp_path / "eager", *common) / "metrics.jsonl")
+    compiled = read_rows(train(tmp_path / "compiled", *common, "trainer.compile=true") / "metrics.jsonl")
     for a, b in zip(eager, compiled):
-        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4, abs=1e-6)
-        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4, abs=1e-6)
+        assert b.loss("train") == pytest.approx(a.loss("train"), rel=1e-4, abs=1e-6)
+        assert b.loss("val") == pytest.approx(a.loss("val"), rel=1e-4, abs=1e-6)
 
 
 def test_threads_split_among_parallel_jobs():
-    cores = accel.default_threads(1)
-    assert accel.default_threads(2) == max(1, cores // 2)
-    assert accel.default_threads(10 * cores) == 1
+    from dlrun.train.threads import THREADED_STEP_FLOPS, cores_available, default_threads
+
+    cores = default_threads(THREADED_STEP_FLOPS, cores_available(), 1)  # a large step
+    assert default_threads(THREADED_STEP_FLOPS, cores_available(), 2) == max(1, cores // 2)
+    assert default_threads(THREADED_STEP_FLOPS, cores_available(), 10 * cores) == 1
 
 
 def test_summary_records_threads_and_peak_memory(run_dir):
@@ -102,21 +104,21 @@ def test_evaluation_never_recompiles_the_training_step(tmp_path):
 
 def test_diagnosis_off_skips_gradient_norms_unless_clipping_needs_them(tmp_path):
     common = ["data.n_train=200", "trainer.epochs=2"]
-    off = read_metrics(train(tmp_path / "off", *common, "diagnose=off") / "metrics.jsonl")
-    assert all("grad_norm" not in row for row in off)
-    clipped = read_metrics(train(tmp_path / "clip", *common, "diagnose=off", "trainer.grad_clip=1.0")
-                           / "metrics.jsonl")
-    assert all(row["grad_norm"] > 0 for row in clipped)
-    on = read_metrics(train(tmp_path / "on", *common) / "metrics.jsonl")
-    assert on[0]["grad_norm"] > 0
+    off = read_rows(train(tmp_path / "off", *common, "diagnose=off") / "metrics.jsonl")
+    assert all("grad_norm" not in row.to_json() for row in off)
+    clipped = read_rows(train(tmp_path / "clip", *common, "diagnose=off", "trainer.grad_clip=1.0")
+                        / "metrics.jsonl")
+    assert all(row.grad_norm > 0 for row in clipped)
+    on = read_rows(train(tmp_path / "on", *common) / "metrics.jsonl")
+    assert on[0].grad_norm > 0
 
 
 @pytest.mark.parametrize("batch", ["64", "null"])  # 4 steps an epoch; 1 (full batch)
 def test_gradient_norms_are_sampled_every_16_steps_and_at_least_every_4_epochs(tmp_path, batch):
-    rows = read_metrics(train(tmp_path, "data.n_train=200", f"trainer.batch_size={batch}",
+    rows = read_rows(train(tmp_path, "data.n_train=200", f"trainer.batch_size={batch}",
                               "trainer.epochs=9") / "metrics.jsonl")
-    assert [row["epoch"] for row in rows if "grad_norm" in row] == [1, 5, 9]
-    assert all(row["grad_norm"] > 0 for row in rows if "grad_norm" in row)
+    assert [row.epoch for row in rows if row.grad_norm is not None] == [1, 5, 9]
+    assert all(row.grad_norm > 0 for row in rows if row.grad_norm is not None)
 
 
 def test_activation_bytes_count_every_leaf_output_of_one_example():
@@ -140,7 +142,7 @@ def test_evaluation_chunk_follows_the_device_and_the_activations_unless_set():
 
 
 def test_global_gradient_norm_matches_torch():
-    from dlrun.train.loop import global_norm
+    from dlrun.train.bookkeeping import global_norm
 
     tensors = [torch.randn(40, 100), torch.randn(100), torch.randn(10, 100, dtype=torch.bfloat16)]
     expected = torch.nn.utils.get_total_norm(tensors)

@@ -34,7 +34,7 @@ def test_ratios_pair_each_repeat_with_its_own_reference(bench):
     assert bench.paired_ratio([200.0, 400.0], [100.0, 200.0]) == 2.0
 
 
-@pytest.fixture(scope="module")
+pytest.fixture(scope="module")
 def sweeps():
     spec = importlib.util.spec_from_file_location("bench_sweeps", SCRIPT.parent / "bench_sweeps.py")
     module = importlib.util.module_from_spec(spec)
@@ -54,3 +54,15 @@ def test_sweep_differences_compare_the_same_jobs(sweeps):
     theirs = {("a",): 1.0, ("b",): 2.0, ("c",): 3.0, ("d",): 1.0}
     diff = sweeps.differences(ours, theirs)
     assert diff["within_1e-4"] == "2/3" and diff["max"] == pytest.approx(0.1)
+
+
+def test_the_thread_scan_reports_the_work_per_step_and_each_count(monkeypatch, one_thread):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # bench_threads imports bench
+    import bench_threads
+
+    result = bench_threads.by_threads("default", "cpu", repeats=1, extra=["data.n_train=200"],
+                                      counts={"1": 1, "also 1": 1})
+    # the default MLP 64-128-128-10 on batches of 64 rows: 2 FLOPs per weight per row
+    assert result["step_flops"] == 64 * 2 * (64 * 128 + 128 * 128 + 128 * 10)
+    assert result["threads"] == {"1": 1, "also 1": 1} and result["ratio"]["1"] == 1.0
+    assert all(rate > 0 for rate in result["steps_per_s"].values())

@@ -99,3 +99,19 @@ def test_torchrun_launches_the_same_training(tmp_path):
     runs = list((tmp_path / "outputs" / "runs").glob("*/*"))
     assert len(runs) == 1  # rank 1 composed its config too, but wrote no run directory
     assert_same_training(rows(one), rows(runs[0]))
+
+
+def test_two_processes_report_the_seq2seq_exact_match_of_one(tmp_path):
+    """One evaluate for every world: under DDP the ranks decode their rows and add up the
+    exact matches, so a sequence-to-sequence run reports what one process reports."""
+    seq2seq = ["diagnose=off", "trainer.device=cpu", "trainer.epochs=3", "trainer.batch_size=16",
+               "data=reverse", "data.length=3", "data.symbols=5", "data.n=400", "model=seq2seq",
+               "model.hidden_size=32", "optim.lr=0.02"]
+    one = rows(train(tmp_path / "one", *seq2seq))
+    two = rows(train(tmp_path / "two", *seq2seq, "trainer.devices=2"))
+    exact = [f"{split}_exact" for split in ("train", "val", "test")]
+    assert all(key in row for row in two for key in exact)
+    for a, b in zip(one, two, strict=True):
+        for key in (*exact, "train_loss", "val_loss", "val_acc"):
+            assert math.isclose(a[key], b[key], rel_tol=1e-5, abs_tol=1e-7), (key, a[key], b[key])
+    assert two[-1]["train_exact"] > 0.1 and two[-1]["val_exact"] > 0.1  # 0.52 and 0.32

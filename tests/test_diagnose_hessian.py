@@ -10,7 +10,8 @@ from torch import nn
 from torch.func import functional_call
 
 from dlrun.diagnose import hessian
-from dlrun.diagnose.map import walk
+from dlrun.diagnose.map import diagnose_evidence
+from dlrun.records.evidence import Evidence
 
 
 def exact_eigenvalues(model: nn.Module, loss_fn, x, y) -> torch.Tensor:
@@ -35,14 +36,14 @@ def test_lanczos_matches_the_exact_hessian_eigenvalues():
     model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2))  # 50 parameters
     x, y = torch.randn(64, 3), torch.randn(64, 2)
     loss = nn.functional.mse_loss
-    cp = hessian.critical_point(
+    cp, _, _ = hessian.critical_point(
         hessian.loss_of_params(model, loss, x, y), dict(model.named_parameters()), iterations=30
     )
     exact = exact_eigenvalues(model, loss, x, y)
     assert exact[0] < 0 < exact[-1]  # a non-convex point: both ends matter
-    assert cp["hvp_products"] <= 30 < exact.numel()  # fewer products than parameters
-    assert cp["lambda_max"] == pytest.approx(float(exact[-1]), rel=1e-3)
-    assert cp["lambda_min"] == pytest.approx(float(exact[0]), rel=1e-3)
+    assert cp.hvp_products <= 30 < exact.numel()  # fewer products than parameters
+    assert cp.lambda_max == pytest.approx(float(exact[-1]), rel=1e-3)
+    assert cp.lambda_min == pytest.approx(float(exact[0]), rel=1e-3)
 
 
 class Saddle(nn.Module):
@@ -67,23 +68,28 @@ def saddle_evidence(cp):
         "history": {"epochs": 5, "nonfinite_epoch": None, "stalled": True, "fall_rate": 0.0},
         "loss": {"train": 1.0, "val": 1.0, "test": 1.0},
         "trivial": {"train": 1.0, "val": 1.0, "test": 1.0},
-        "references": [{"name": "linear", "params": 3, "train_loss": 0.1, "val_loss": 0.1}],
-        "critical_point": {k: v for k, v in cp.items() if not k.startswith("_")},
+        "references": [{"name": "linear", "params": 3, "train_loss": 0.1, "val_loss": 0.1,
+                        "expressible": True}],
+        "critical_point": vars(cp),
     }
+
+
+def stuck(cp) -> str:
+    return diagnose_evidence(Evidence.from_json(saddle_evidence(cp)), compose().diagnose).stuck
 
 
 def test_saddle_of_x2_minus_y2_is_recognized_and_escaped():
     model, x = Saddle(), torch.zeros(4, 1)
     f = hessian.loss_of_params(model, value, x, x)
     params = dict(model.named_parameters())
-    cp = hessian.critical_point(f, params, iterations=10)
-    assert cp["grad_norm"] == 0.0
-    assert cp["lambda_max"] == pytest.approx(2.0) and cp["lambda_min"] == pytest.approx(-2.0)
-    assert torch.allclose(cp["_vector_min"].abs(), torch.tensor([0.0, 1.0]), atol=1e-5)  # along y
-    assert walk(saddle_evidence(cp), compose().diagnose)["stuck"] == "saddle_point"
+    cp, direction, gradient = hessian.critical_point(f, params, iterations=10)
+    assert cp.grad_norm == 0.0
+    assert cp.lambda_max == pytest.approx(2.0) and cp.lambda_min == pytest.approx(-2.0)
+    assert torch.allclose(direction.abs(), torch.tensor([0.0, 1.0]), atol=1e-5)  # along y
+    assert stuck(cp) == "saddle_point"
 
-    moved = hessian.escape(f, params, cp["_vector_min"], cp["_gradient"])
-    assert moved["loss_before"] == 0.0 and moved["loss_after"] < -0.1  # downhill along y
+    moved = hessian.escape(f, params, direction, gradient)
+    assert moved.loss_before == 0.0 and moved.loss_after < -0.1  # downhill along y
 
 
 def test_tiny_network_at_its_symmetric_point_is_a_saddle():
@@ -97,15 +103,15 @@ def test_tiny_network_at_its_symmetric_point_is_a_saddle():
     y = 0.8 * x
     f = hessian.loss_of_params(model, nn.functional.mse_loss, x, y)
     params = dict(model.named_parameters())
-    cp = hessian.critical_point(f, params, iterations=10)
+    cp, direction, gradient = hessian.critical_point(f, params, iterations=10)
     c = 2 * float((x * y).mean())
-    assert cp["grad_norm"] < 1e-7
-    assert cp["lambda_min"] == pytest.approx(-c, rel=1e-4) and cp["lambda_max"] == pytest.approx(
+    assert cp.grad_norm < 1e-7
+    assert cp.lambda_min == pytest.approx(-c, rel=1e-4) and cp.lambda_max == pytest.approx(
         c, rel=1e-4
     )
-    assert walk(saddle_evidence(cp), compose().diagnose)["stuck"] == "saddle_point"
-    moved = hessian.escape(f, params, cp["_vector_min"], cp["_gradient"])
-    assert moved["loss_after"] < 0.5 * moved["loss_before"]
+    assert stuck(cp) == "saddle_point"
+    moved = hessian.escape(f, params, direction, gradient)
+    assert moved.loss_after < 0.5 * moved.loss_before
 
 
 def test_products_match_torch_func_forward_over_reverse():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import train
 
-from dlrun.report.files import read_metrics
+from dlrun.records import read_rows
 
 OVERRIDES = ["data.n_train=300", "model.hidden=[32]", "model.dropout=0.1", "trainer.progress=lines"]
 
@@ -36,13 +36,13 @@ def only_run_dir(cwd: Path) -> Path:
 
 
 def metric_rows(run_dir: Path) -> list[str]:
-    return [json.dumps(row, sort_keys=True) for row in read_metrics(run_dir / "metrics.jsonl")]
+    return [json.dumps(row.to_json(), sort_keys=True) for row in read_rows(run_dir / "metrics.jsonl")]
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_saves_the_run_and_says_how_to_resume(tmp_path, sig, code):
     process = start(tmp_path, *OVERRIDES, "trainer.epochs=100000")
-    wait_for(lambda: only_run_dir(tmp_path) and len(read_metrics(only_run_dir(tmp_path) / "metrics.jsonl")) >= 2)
+    wait_for(lambda: only_run_dir(tmp_path) and len(read_rows(only_run_dir(tmp_path) / "metrics.jsonl")) >= 2)
     process.send_signal(sig)
     out, err = process.communicate(timeout=60)
     assert process.returncode == code, err
@@ -53,7 +53,7 @@ def test_signal_saves_the_run_and_says_how_to_resume(tmp_path, sig, code):
     import torch
 
     last = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
-    assert last["epoch"] == read_metrics(run_dir / "metrics.jsonl")[-1]["epoch"]
+    assert last["epoch"] == read_rows(run_dir / "metrics.jsonl")[-1].epoch
 
 
 def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_path):
@@ -66,13 +66,13 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_
     done = 0
     for _ in range(3):
         # let the run make progress past where it was, then kill it at a random moment
-        wait_for(lambda done=done: only_run_dir(cwd) and len(read_metrics(only_run_dir(cwd) / "metrics.jsonl")) > done)
+        wait_for(lambda done=done: only_run_dir(cwd) and len(read_rows(only_run_dir(cwd) / "metrics.jsonl")) > done)
         time.sleep(rng.uniform(0.0, 0.1))
         process.kill()
         assert process.wait() == -signal.SIGKILL
         run_dir = only_run_dir(cwd)
-        rows = read_metrics(run_dir / "metrics.jsonl")  # readable, whatever the moment
-        assert [row["epoch"] for row in rows] == list(range(1, len(rows) + 1))
+        rows = read_rows(run_dir / "metrics.jsonl")  # readable, whatever the moment
+        assert [row.epoch for row in rows] == list(range(1, len(rows) + 1))
         assert len(rows) < epochs, "the run finished before it was killed"
         done = len(rows)
         process = start(cwd, f"trainer.resume={run_dir}")

@@ -7,8 +7,8 @@ from conftest import FAST, compose, train
 from dlrun.build import build, build_loss
 from dlrun.config import validate
 from dlrun.errors import UserError
-from dlrun.report.files import read_metrics
-from dlrun.train import fit
+from dlrun.records import read_rows
+from dlrun.train import Components, fit
 from dlrun.train.optimizers import build_optimizer, fast_kwargs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -44,27 +44,18 @@ def test_each_optimizer_trains(name):
     lr = ["optim.lr=0.5"] if name == "gd" else []  # full batch: one step per epoch
     cfg = compose(*FAST, f"optim={name}", *SMALL, *lr, "trainer.epochs=4")
     data, model, optimizer, scheduler, interval = build(cfg, torch.device("cpu"))
-    rows = list(
-        fit(
-            model,
-            data,
-            optimizer,
-            scheduler,
-            trainer=cfg.trainer,
-            sched_interval=interval,
-            loss=build_loss(cfg, data, model),
-        )
-    )
-    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
-    assert rows[-1]["train_loss"] < 2.2  # below the trivial predictor's log(10) = 2.30
-    assert rows[0]["steps"] == (1 if name == "gd" else 5)  # 300 examples, batch 64
+    parts = Components(data, model, optimizer, scheduler, interval, build_loss(cfg, data, model))
+    rows = list(fit(parts, cfg.trainer))
+    assert rows[-1].loss("train") < rows[0].loss("train")
+    assert rows[-1].loss("train") < 2.2  # below the trivial predictor's log(10) = 2.30
+    assert rows[0].steps == (1 if name == "gd" else 5)  # 300 examples, batch 64
 
 
 def test_gd_runs_full_batch_from_the_command_line(run_dir):
     train(run_dir, "optim=gd", "optim.lr=0.5", *SMALL, "trainer.epochs=3")
-    rows = read_metrics(run_dir / "metrics.jsonl")
-    assert [r["steps"] for r in rows] == [1, 1, 1]
-    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    rows = read_rows(run_dir / "metrics.jsonl")
+    assert [r.steps for r in rows] == [1, 1, 1]
+    assert rows[-1].loss("train") < rows[0].loss("train")
 
 
 def test_gd_is_full_batch_unless_the_user_says_otherwise():

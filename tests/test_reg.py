@@ -8,7 +8,7 @@ from conftest import FAST, compose, train
 
 from dlrun.build import build, build_loss
 from dlrun.runner import run_job
-from dlrun.train import fit
+from dlrun.train import Components, fit
 from dlrun.train.augment import BatchAugment
 from dlrun.train.early_stopping import EarlyStopping
 from dlrun.train.regularize import penalty_coefficients
@@ -86,10 +86,9 @@ def test_early_stopping_stops_and_restores_the_best_epoch():
     cfg, data, model, optimizer, scheduler, loss = parts("trainer.epochs=30", "optim.lr=0.05")
     stopper = EarlyStopping(patience=2, min_delta=0.05)
     seen = {}
-    for row in fit(
-        model, data, optimizer, scheduler, trainer=cfg.trainer, loss=loss, early_stopping=stopper
-    ):
-        seen[row["epoch"]] = {k: v.clone() for k, v in model.state_dict().items()}
+    for row in fit(Components(data, model, optimizer, scheduler, loss=loss, stopper=stopper),
+                   cfg.trainer):
+        seen[row.epoch] = {k: v.clone() for k, v in model.state_dict().items()}
     stopped, best = stopper.stopped_epoch, stopper.best_epoch
     assert stopped is not None and stopped < 30 and max(seen) == stopped
     assert stopped - best == 2
@@ -142,17 +141,8 @@ def test_augmentation_changes_training_batches_only(flat):
     calls = recorded_inputs(model)
     from hydra.utils import instantiate
 
-    list(
-        fit(
-            model,
-            data,
-            optimizer,
-            scheduler,
-            trainer=cfg.trainer,
-            loss=loss,
-            augment=instantiate(cfg.reg.augment),
-        )
-    )
+    augment = instantiate(cfg.reg.augment)
+    list(fit(Components(data, model, optimizer, scheduler, loss=loss, augment=augment), cfg.trainer))
     training = torch.cat([x for is_training, x in calls if is_training]).flatten(1)
     evaluated = torch.cat([x for is_training, x in calls if not is_training])
     assert len(training) == len(data.x_train)
@@ -213,7 +203,7 @@ def test_clipping_bounds_the_applied_gradient(mode, limit):
     cfg, data, model, _, _, loss = parts("trainer.epochs=1", *clip)
     optimizer = RecordingSGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
-    list(fit(model, data, optimizer, scheduler, trainer=cfg.trainer, loss=loss))
+    list(fit(Components(data, model, optimizer, scheduler, loss=loss), cfg.trainer))
     if mode == "norm":
         assert max(optimizer.norms) <= limit * (1 + 1e-4)
     elif mode == "value":

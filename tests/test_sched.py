@@ -9,7 +9,7 @@ from conftest import compose, train
 from dlrun.config import validate
 from dlrun.data.batches import shuffled_batches, steps_per_epoch
 from dlrun.errors import UserError
-from dlrun.report.files import read_metrics
+from dlrun.records import read_rows
 from dlrun.train.schedules import build_scheduler
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -124,7 +124,7 @@ def test_the_loop_steps_per_step_schedules_and_logs_the_lr(run_dir):
         "diagnose=off",
         "trainer.threads=1",
     )
-    rows = read_metrics(run_dir / "metrics.jsonl")
+    rows = read_rows(run_dir / "metrics.jsonl")
     total, peak = 20, round(0.3 * 20) - 1
     start, end = LR / 25, LR / 25 / 1e4
 
@@ -135,8 +135,8 @@ def test_the_loop_steps_per_step_schedules_and_logs_the_lr(run_dir):
             else cosine(LR, end, (t - peak) / (total - 1 - peak))
         )
 
-    assert [r["steps"] for r in rows] == [5] * 4
-    assert [r["lr"] for r in rows] == pytest.approx([onecycle(5 * e) for e in range(4)])
+    assert [r.steps for r in rows] == [5] * 4
+    assert [r.lr for r in rows] == pytest.approx([onecycle(5 * e) for e in range(4)])
 
 
 def test_the_loop_feeds_plateau_the_validation_loss(run_dir):
@@ -157,7 +157,7 @@ def test_the_loop_feeds_plateau_the_validation_loss(run_dir):
         "diagnose=off",
         "trainer.threads=1",
     )
-    assert [r["lr"] for r in read_metrics(run_dir / "metrics.jsonl")] == pytest.approx(
+    assert [r.lr for r in read_rows(run_dir / "metrics.jsonl")] == pytest.approx(
         [LR, LR, LR / 2]
     )
 

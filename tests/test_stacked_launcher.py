@@ -9,10 +9,10 @@ import pytest
 import torch
 import yaml
 from conftest import FAST, compose, train
-from stacked_helpers import largest_difference
+from stacked_helpers import file_rows, largest_difference
 from test_sweep import multirun
 
-from dlrun.report.files import read_metrics
+from dlrun.records import read_diagnosis, read_summary
 from dlrun.sweep.stacked.grouping import plan
 from dlrun.sweep.summary import SUMMARY_JSON
 
@@ -49,7 +49,7 @@ def test_every_job_is_a_full_run_directory(sweep):
         for name in (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml",
                      "diagnosis.json", "checkpoints/last.pt", "checkpoints/best.pt"):
             assert (run / name).is_file(), name
-        assert [r["epoch"] for r in read_metrics(run / "metrics.jsonl")] == [1, 2]
+        assert [r["epoch"] for r in file_rows(run / "metrics.jsonl")] == [1, 2]
         assert list((run / "tb").glob("events.out.tfevents.*")) and list((run / "tb" / "val").glob("events*"))
         own = json.loads((run / "summary.json").read_text())
         assert own["status"] == "ok" and own["stack"]["size"] == 4 and own["steps"] == 8
@@ -59,11 +59,26 @@ def test_every_job_is_a_full_run_directory(sweep):
         assert last["epoch"] == 2 and last["optimizer"]["state"][0]["step"] == 8
 
 
+def test_each_job_is_diagnosed_on_its_share_of_the_stack_and_the_data_probed_once(sweep):
+    # (before the resume test below retrains one job alone)
+    sweep_dir, _ = sweep
+    runs = sorted(p.parent for p in sweep_dir.glob("*/diagnosis.json"))
+    assert len(runs) == 4
+    summaries = [read_summary(run) for run in runs]
+    diagnoses = [read_diagnosis(run).to_json() for run in runs]
+    for summary, diagnosis in zip(summaries, diagnoses):
+        # the probes' budget is probe_budget x the job's share of the stack's time
+        assert diagnosis["cost"]["train_s"] == pytest.approx(summary.wall_time_s / 4)
+    # the constant predictor's losses depend on the data only: measured by one job, read by all
+    assert len({json.dumps(d["evidence"]["trivial"]) for d in diagnoses}) == 1
+    assert sum("trivial_s" in d["cost"] for d in diagnoses) == 1
+
+
 def test_a_stacked_job_equals_its_solo_run(sweep, tmp_path, one_thread):
     sweep_dir, _ = sweep
     overrides = ["optim.lr=0.003", "optim.weight_decay=0.001", *RUN]
-    solo = read_metrics(train(tmp_path / "solo", *overrides) / "metrics.jsonl")
-    stacked = read_metrics(job_dir(sweep_dir, overrides[:2]) / "metrics.jsonl")
+    solo = file_rows(train(tmp_path / "solo", *overrides) / "metrics.jsonl")
+    stacked = file_rows(job_dir(sweep_dir, overrides[:2]) / "metrics.jsonl")
     assert largest_difference(stacked, solo) < 1e-5
 
 
@@ -73,8 +88,8 @@ def test_a_stacked_job_resumes_as_a_plain_run(sweep, tmp_path, one_thread):
     overrides = ["optim.lr=0.01", "optim.weight_decay=0", *RUN]
     run = job_dir(sweep_dir, overrides[:2])
     train(run, *overrides, "trainer.epochs=3", f"trainer.resume={run}")
-    solo = read_metrics(train(tmp_path / "solo", *overrides, "trainer.epochs=3") / "metrics.jsonl")
-    resumed = read_metrics(run / "metrics.jsonl")
+    solo = file_rows(train(tmp_path / "solo", *overrides, "trainer.epochs=3") / "metrics.jsonl")
+    resumed = file_rows(run / "metrics.jsonl")
     assert [r["epoch"] for r in resumed] == [1, 2, 3]
     assert largest_difference(resumed, solo) < 1e-5
 
@@ -150,3 +165,4 @@ def test_stacks_train_side_by_side_in_joblib_workers(tmp_path):
     for job in summary["jobs"]:
         own = json.loads((sweep_dir / job["dir"] / "summary.json").read_text())
         assert own["stack"]["size"] == 2 and own["threads"] == 1  # the cores shared by 2 workers
+

@@ -12,7 +12,7 @@ from dlrun.data.seq2seq import VOCAB, add, copy, reverse, sort
 from dlrun.data.text import IGNORE, text
 from dlrun.errors import UserError
 from dlrun.models import build_model
-from dlrun.report.files import read_metrics
+from dlrun.records import read_rows
 from dlrun.train.generate import exact_matches, greedy_decode
 from dlrun.train.losses import CrossEntropy
 
@@ -154,9 +154,9 @@ def test_seq2seq_learns_to_copy_and_reports_exact_match(run_dir):
         "trainer.batch_size=32",
         *QUICK,
     )
-    rows = read_metrics(run_dir / "metrics.jsonl")
-    assert {"train_exact", "val_exact", "test_exact", "val_acc"} <= rows[-1].keys()
-    assert rows[-1]["val_exact"] > 0.3  # 0.67-0.75 over seeds; chance: 6**-4
+    rows = read_rows(run_dir / "metrics.jsonl")
+    assert {"train_exact", "val_exact", "test_exact", "val_acc"} <= rows[-1].to_json().keys()
+    assert rows[-1].metric("val", "exact") > 0.3  # 0.67-0.75 over seeds; chance: 6**-4
     summary = json.loads((run_dir / "summary.json").read_text())
     assert "=" in summary["samples"]["samples/test"]
 
@@ -188,8 +188,8 @@ def test_sequence_models_train_on_seq2seq_data(run_dir, overrides):
     train(
         run_dir, "data=add", "data.digits=1", "data.n=100", *overrides, "trainer.epochs=1", *QUICK
     )
-    row = read_metrics(run_dir / "metrics.jsonl")[-1]
-    assert 0 <= row["val_exact"] <= row["val_acc"] + 1e-6 <= 1 + 1e-6
+    row = read_rows(run_dir / "metrics.jsonl")[-1]
+    assert 0 <= row.metric("val", "exact") <= row.metric("val", "acc") + 1e-6 <= 1 + 1e-6
 
 
 def test_transformer_is_made_causal_for_next_token_data():

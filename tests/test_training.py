@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import compose, train
 
-from dlrun.report.files import best_row, read_metrics
+from dlrun.records import EpochRow, best_row, read_rows
 from dlrun.runner import run_job
 
 PAIRS = [("linear", "digits"), ("mlp", "digits"), ("cnn", "digits"),
@@ -18,7 +18,7 @@ METRIC = {"digits": "acc", "sine": "mae"}
 @pytest.mark.parametrize(("model", "data"), PAIRS, ids=[f"{m}-{d}" for m, d in PAIRS])
 def test_run_directory_holds_every_file(run_dir, model, data):
     train(run_dir, f"model={model}", f"data={data}", "trainer.epochs=2")
-    rows = read_metrics(run_dir / "metrics.jsonl")
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
     metric = METRIC[data]
     for row in rows:
@@ -38,18 +38,18 @@ def test_linear_underfits_sine_where_mlp_does_not(tmp_path):
     common = ["data=sine", "trainer.epochs=60", "optim.lr=0.01"]
     linear = train(tmp_path / "linear", "model=linear", *common)
     mlp = train(tmp_path / "mlp", "model=mlp", *common)
-    loss = {p.name: read_metrics(p / "metrics.jsonl")[-1]["train_loss"] for p in (linear, mlp)}
+    loss = {p.name: read_rows(p / "metrics.jsonl")[-1].loss("train") for p in (linear, mlp)}
     assert loss["linear"] > 0.15  # a line cannot follow a sine
     assert loss["mlp"] < loss["linear"] / 5
 
 
 def test_full_batch_takes_one_step_per_epoch(run_dir):
     train(run_dir, "trainer.batch_size=null", "trainer.epochs=3")
-    assert [r["steps"] for r in read_metrics(run_dir / "metrics.jsonl")] == [1, 1, 1]
+    assert [r.steps for r in read_rows(run_dir / "metrics.jsonl")] == [1, 1, 1]
 
 
 def _metrics_without_timing(path):
-    return [json.dumps(row, sort_keys=True) for row in read_metrics(path)]
+    return [json.dumps(row.to_json(), sort_keys=True) for row in read_rows(path)]
 
 
 def test_resume_continues_to_the_same_result(tmp_path):
@@ -58,7 +58,7 @@ def test_resume_continues_to_the_same_result(tmp_path):
     run_job(compose(*overrides), run_dir=whole)
     part = tmp_path / "part"
     run_job(compose(*overrides[:-2], "trainer.epochs=2", "trainer.progress=off"), run_dir=part)
-    assert len(read_metrics(part / "metrics.jsonl")) == 2
+    assert len(read_rows(part / "metrics.jsonl")) == 2
     run_job(compose(*overrides, f"trainer.resume={part}"), run_dir=part)
     assert _metrics_without_timing(part / "metrics.jsonl") == _metrics_without_timing(
         whole / "metrics.jsonl"
@@ -84,10 +84,11 @@ def test_non_finite_loss_fails_cleanly_and_keeps_finite_checkpoint(run_dir):
 
 def test_the_best_epoch_is_the_lowest_finite_validation_loss():
     """One rule for summary.json, whether the run finished or a sweep recorded its failure."""
-    rows = [{"epoch": 1, "val_loss": 0.5}, {"epoch": 2, "val_loss": 0.3},
-            {"epoch": 3, "val_loss": None}, {"epoch": 4, "val_loss": float("nan"), "non_finite": True}]
-    assert best_row(rows)["epoch"] == 2
-    assert best_row(rows[2:]) == {} and best_row([]) == {}
+    rows = [EpochRow.from_json(r) for r in (
+        {"epoch": 1, "val_loss": 0.5}, {"epoch": 2, "val_loss": 0.3},
+        {"epoch": 3, "val_loss": None}, {"epoch": 4, "val_loss": float("nan"), "non_finite": True})]
+    assert best_row(rows).epoch == 2
+    assert best_row(rows[2:]) is None and best_row([]) is None
 
 
 def test_out_of_memory_is_one_line_suggesting_a_smaller_batch(run_dir, monkeypatch):

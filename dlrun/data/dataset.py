@@ -144,6 +144,7 @@ def make_dataset(
     n_train: int | None = None,
     label_noise: float = 0.0,
     test_shift: str | None = None,
+    train_shift_fraction: float = 0.0,
     shifts: Mapping[str, Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple]] = {},
     test: tuple[np.ndarray, np.ndarray] | None = None,
     n_classes: int | None = None,
@@ -202,6 +203,16 @@ def make_dataset(
             )
         x_test, y_test = shifts[test_shift](x_test, y_test, rng)
         x_test, y_test = _floats(x_test), np.asarray(y_test).astype(y.dtype)
+    if train_shift_fraction > 0:
+        if test_shift is None:
+            raise UserError(
+                f"data.train_shift_fraction={train_shift_fraction} draws training examples the way "
+                "the test split is shifted; set data.test_shift too, or leave the fraction at 0."
+            )
+        part = rng.choice(len(x_train), size=int(round(train_shift_fraction * len(x_train))),
+                          replace=False)
+        moved_x, moved_y = shifts[test_shift](x_train[part], y_train[part], rng)
+        x_train[part], y_train[part] = _floats(moved_x), np.asarray(moved_y).astype(y.dtype)
 
     if standardize is not None:
         x_train, x_val, x_test = _standardize(x_train, x_val, x_test, mode=standardize)

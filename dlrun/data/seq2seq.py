@@ -72,8 +72,9 @@ def _make(
     test_fraction,
     label_noise,
     test_shift,
+    train_shift_fraction=0.0,
 ) -> TokenDataset:
-    refuse_unsupported(task, label_noise, test_shift)
+    refuse_unsupported(task, label_noise, test_shift, train_shift_fraction)
     rng = np.random.default_rng(seed)
     source, target = _examples(task, rng, n, length, symbols, digits)
     s = source.shape[1]

@@ -50,15 +50,16 @@ class TokenDataset(Dataset):
         return "".join(self.vocab[i] for i in ids if 0 <= i < len(self.vocab))
 
 
-def refuse_unsupported(name: str, label_noise: float, test_shift: str | None) -> None:
+def refuse_unsupported(name: str, label_noise: float, test_shift: str | None,
+                       train_shift_fraction: float = 0.0) -> None:
     if label_noise:
         raise UserError(
             f"data.label_noise={label_noise} is not supported for data={name}; leave it at 0."
         )
-    if test_shift is not None:
-        raise UserError(
-            f"data.test_shift={test_shift} is not supported for data={name}; leave it null."
-        )
+    if test_shift is not None or train_shift_fraction:
+        knob = (f"data.test_shift={test_shift}" if test_shift is not None
+                else f"data.train_shift_fraction={train_shift_fraction}")
+        raise UserError(f"{knob} is not supported for data={name}; leave it at its default.")
 
 
 def subsample(x: np.ndarray, y: np.ndarray, n_train: int | None, seed: int, name: str):
@@ -96,9 +97,10 @@ def text(
     test_fraction: float = 0.1,
     label_noise: float = 0.0,
     test_shift: str | None = None,
+    train_shift_fraction: float = 0.0,
 ) -> TokenDataset:
     """Next-character prediction on a UTF-8 text file; `stride` (default `block`) spaces training windows."""
-    refuse_unsupported("text", label_noise, test_shift)
+    refuse_unsupported("text", label_noise, test_shift, train_shift_fraction)
     if path is None:
         raise UserError(
             "data=text needs a file: pass data.path=<a UTF-8 text file>, e.g. data.path=README.md."

@@ -1,6 +1,4 @@
-"""The optimization map as a pure function: evidence in, verdict + path + findings out.
-
-The map (DESIGN.md section 1, from the lecture notes):
+"""The optimization map of the lecture notes, as data (DESIGN.md section 1):
 
     Is the training loss large?
     ├─ yes: model bias, or an optimization issue?
@@ -10,515 +8,434 @@ The map (DESIGN.md section 1, from the lecture notes):
         ├─ yes: overfitting, or mismatch?
         └─ no: good
 
-`walk(evidence, th)` answers each question with numbers. "Large" is relative: to the
-trivial predictor (mean / class prior), to simpler reference models fit to the same
-training data, and to `target_train_loss` when the user sets one. No torch here, so
-every branch is unit-tested on synthetic evidence.
+Each question is one object below (`judge` from numbers, `explain` in words, `needs`:
+the probes that could change its answer); `MAP` wires them, `SIDE` lists the findings
+that can accompany any branch, and `diagnose_evidence` walks them. "Large" is relative:
+to the trivial predictor (mean / class prior), to reference models fit to the same
+training data, and to `target_train_loss` when the user sets one. No torch here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-VERDICTS = ("model_bias", "optimization", "overfitting", "mismatch", "good", "inconclusive")
+from dlrun.diagnose import heldout, symptoms
+from dlrun.diagnose.questions import (
+    Judgement,
+    Leaf,
+    Measure,
+    Outcome,
+    Question,
+    exact_text,
+    fmt,
+    walk,
+    wrong_often,
+)
+from dlrun.records import Code, Finding, Verdict
+from dlrun.records.evidence import Evidence, Reference, TinySubset
+
+
+def fitted(refs: list[Reference] | None) -> list[Reference]:
+    return [r for r in refs or [] if r.train_loss is not None]
+
+
+# --- the training side ----------------------------------------------------------------
+
+
+STUCK_LABELS = {
+    Code.EXPLODING_GRADIENTS: "exploding gradients / non-finite loss -> clip, lower LR",
+    Code.LR_TOO_LARGE: "learning rate too large: bouncing across a valley -> lower LR, Adam, decay",
+    Code.NOT_CONVERGED: "not converged: the loss is still falling -> train longer, larger LR",
+    Code.SADDLE_POINT: "saddle point: small gradient, negative curvature -> momentum, small batches",
+    Code.LOCAL_MINIMUM: "local minimum: small gradient, no negative curvature (rare in high dimensions)",
+    Code.STALLED: "stalled, curvature not measured",
+}
+
+
+class WhereStuck(Question):
+    """Which kind of optimization failure, in the order the evidence is most specific."""
+
+    id = "where_stuck"
+    label = "optimization issue -> where is it stuck?"
+    answers = {str(code): Leaf(str(code), label, Verdict.OPTIMIZATION, code)
+               for code, label in STUCK_LABELS.items()}
+    needs = ("critical_point", "initial_curvature")
+
+    def wants(self, ev, th, judgement):
+        if ev.history.nonfinite_epoch is not None:  # how large a step the start allowed
+            sgd = ev.optimizer is not None and ev.optimizer.sgd
+            return ("initial_curvature",) if sgd and th.hessian != "never" else ()
+        undecided = judgement.answer == Code.STALLED
+        return ("critical_point",) if th.hessian == "auto" and undecided else ()
+
+    def judge(self, ev: Evidence, th) -> Judgement:
+        h, cp = ev.history, ev.critical_point
+        if h.nonfinite_epoch is not None:
+            numbers = {"nonfinite_epoch": h.nonfinite_epoch, "lr": ev.lr}
+            if ev.initial_curvature:  # SGD is stable below 2 / lambda_max; 1 / lambda_max is safe
+                momentum = ev.optimizer.momentum or 0.0
+                numbers.update(lambda_max=ev.initial_curvature,
+                               safe_lr=(1 - momentum) / ev.initial_curvature)
+            j = Judgement(Code.EXPLODING_GRADIENTS, numbers)
+            j.find(Code.EXPLODING_GRADIENTS, "the loss diverged: steps too large for the curvature"
+                   + (f" (at the start, lambda_max {fmt(numbers['lambda_max'])}: SGD is stable "
+                      f"below lr {fmt(2 * numbers['safe_lr'])})" if "safe_lr" in numbers else ""),
+                   epoch=h.nonfinite_epoch, **numbers)
+            return j
+        if h.grad_spike:
+            j = Judgement(Code.EXPLODING_GRADIENTS,
+                          {"peak": h.grad_norm_peak, "median": h.grad_norm_median})
+        elif h.oscillating:
+            j = Judgement(Code.LR_TOO_LARGE, {"rise_fraction": h.rise_fraction})
+        elif h.still_falling:
+            j = Judgement(Code.NOT_CONVERGED, {"fall_rate": h.fall_rate, "window": h.window})
+        elif cp is not None:
+            j = self._at_critical_point(ev, th)
+        else:
+            j = Judgement(Code.STALLED, {"fall_rate": h.fall_rate, "epochs": h.finite_epochs})
+        j.find(Code(j.answer), self.explain(j), **j.numbers)
+        return j
+
+    def _at_critical_point(self, ev: Evidence, th) -> Judgement:
+        cp, bar = ev.critical_point, th.small_gradient_gain * ev.trivial.train
+        numbers = {**vars(cp), "small_gain_below": bar, "fall_rate": ev.history.fall_rate}
+        small = cp.descent_gain < bar
+        negative = cp.lambda_min < -th.negative_curvature * abs(cp.lambda_max)
+        if small:
+            return Judgement(Code.SADDLE_POINT if negative else Code.LOCAL_MINIMUM, numbers)
+        # a gradient that is not small, yet the loss does not fall: steps too large, or too
+        # small? (`step_ratio`: SGD only; adaptive optimizers scale each step by their own
+        # statistics, so for them a stalled loss counts as the notes' learning rate too large)
+        ratio = step_ratio(ev)
+        if ratio is not None:
+            numbers.update(step_ratio=ratio, lr=ev.optimizer.lr)
+            if ratio < th.small_step_ratio:
+                return Judgement(Code.NOT_CONVERGED, numbers)
+        elif not ev.history.stalled:
+            return Judgement(Code.NOT_CONVERGED, numbers)
+        return Judgement(Code.LR_TOO_LARGE, numbers)
+
+    def explain(self, j: Judgement) -> str:
+        n = j.numbers
+        if "nonfinite_epoch" in n:
+            return f"the loss became non-finite (NaN/inf) in epoch {n['nonfinite_epoch']}"
+        if "peak" in n:
+            return (f"an epoch's gradient norm reached {fmt(n['peak'])}, "
+                    f"{n['peak'] / n['median']:.0f}x the median {fmt(n['median'])}")
+        if "rise_fraction" in n and "lambda_max" not in n:
+            return (f"the training loss rose in {n['rise_fraction']:.0%} of the epochs in the "
+                    "second half: oscillating")
+        if "window" in n:
+            return (f"the training loss still fell {n['fall_rate']:.1%} per epoch over the last "
+                    f"{n['window']} epochs")
+        if "lambda_max" not in n:
+            moved = (f"only {n['epochs']} epoch(s): too few to see how the loss moves"
+                     if n["fall_rate"] is None else
+                     f"the training loss changed {n['fall_rate']:.2%} per epoch at the end")
+            return (f"{moved}; no critical-point analysis to tell a saddle from a valley "
+                    "(diagnose.hessian=never, or the probe budget ran out)")
+        small = n["descent_gain"] < n["small_gain_below"]
+        grad = (f"gradient norm {fmt(n['grad_norm'])}: the best step along it gains "
+                f"{fmt(n['descent_gain'])} ({'small' if small else 'not small'}, bar "
+                f"{fmt(n['small_gain_below'])})")
+        curvature = f"Hessian eigenvalues in [{fmt(n['lambda_min'])}, {fmt(n['lambda_max'])}]"
+        fell = ("the history is too short to say how the loss moves" if n["fall_rate"] is None
+                else f"the loss fell {n['fall_rate']:.2%} per epoch at the end")
+        ratio = n.get("step_ratio")
+        if j.answer == Code.SADDLE_POINT:
+            return f"{grad}; {curvature}: clearly negative curvature"
+        if j.answer == Code.LOCAL_MINIMUM:
+            return f"{grad}; {curvature}: no clearly negative curvature"
+        if j.answer == Code.NOT_CONVERGED and ratio is not None:
+            return (f"{fell} while the {grad}; a step of lr {n['lr']:.3g} is {ratio:.1e} of the "
+                    "step the curvature along the gradient allows: learning rate too small")
+        if j.answer == Code.NOT_CONVERGED:
+            return f"{fell} and the {grad}: not done yet"
+        size = f"; the step is {ratio:.2g}x the curvature's limit" if ratio is not None else ""
+        return f"{fell} while the {grad}{size}: bouncing across a valley"
+
+
+def judge_tiny(tiny: TinySubset | None, th) -> tuple[bool, bool]:
+    """Does the tiny-subset probe count (enough parameters to memorize), and did it fit?"""
+    if tiny is None:
+        return False, False
+    fit = tiny.loss is not None and tiny.loss < th.tiny_fit_fraction * tiny.trivial
+    # a probe stopped by the time budget proves something only if it did fit
+    counts = tiny.params >= th.memorize_ratio * tiny.targets and (fit or not tiny.cut_short)
+    return counts, fit
 
 
 @dataclass
-class Node:
-    """A question of the map (with answers leading to children) or a leaf (a verdict)."""
+class Reach:
+    """The lowest training loss the run's own architecture is known to reach, and from what:
+    its own optimum, or a reference it can express. Any of them proves the architecture can
+    get that low; only its own optimum, fit to the end by gradients that flow, says it
+    cannot get lower (a reference of another shape, a fit the budget cut short, one whose
+    gradients vanish as the run's do, or a non-convex fit stuck where it started, is only
+    an upper bound)."""
 
-    id: str
-    label: str
-    children: dict[str, Node] = field(default_factory=dict)
-
-
-STUCK = {
-    "exploding_gradients": "exploding gradients / non-finite loss -> clip, lower LR",
-    "lr_too_large": "learning rate too large: bouncing across a valley -> lower LR, Adam, decay",
-    "not_converged": "not converged: the loss is still falling -> train longer, larger LR",
-    "saddle_point": "saddle point: small gradient, negative curvature -> momentum, small batches",
-    "local_minimum": "local minimum: small gradient, no negative curvature (rare in high dimensions)",
-    "stalled": "stalled, curvature not measured",
-}
-
-MAP = Node(
-    "train_large",
-    "Is the TRAINING loss large?",
-    {
-        "yes": Node(
-            "bias_or_optimization",
-            "Model bias, or an optimization issue?",
-            {
-                "model bias": Node("model_bias", "model bias -> a more flexible model"),
-                "optimization": Node(
-                    "where_stuck",
-                    "optimization issue -> where is it stuck?",
-                    {code: Node(code, label) for code, label in STUCK.items()},
-                ),
-            },
-        ),
-        "no": Node(
-            "heldout_large",
-            "Is the held-out (validation / test) loss large?",
-            {
-                "yes": Node(
-                    "overfit_or_mismatch",
-                    "Overfitting, or mismatch? (is validation large too?)",
-                    {
-                        "overfitting": Node(
-                            "overfitting",
-                            "overfitting -> more data, regularization, early stopping",
-                        ),
-                        "mismatch": Node(
-                            "mismatch", "mismatch -> train and test distributions differ"
-                        ),
-                    },
-                ),
-                "no": Node("good", "good"),
-            },
-        ),
-    },
-)
+    loss: float
+    source: str  # "own optimum" or "<name> reference"
+    conclusive: bool
 
 
-def _f(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.4g}"
+def hampered(ev: Evidence, th) -> bool:
+    """The trained model's gradients vanish or explode (through depth or time): a fresh fit
+    of the same architecture meets the same trouble, so it cannot show the family's limit."""
+    ratios = [g.ratio for g in (ev.gradients, ev.time_gradients) if g is not None and g.ratio]
+    return any(r < th.vanishing_ratio or r > 1 / th.vanishing_ratio for r in ratios)
 
 
-class _Walk:
-    """Collects the path (decisions with their reasons) and the findings of one diagnosis."""
-
-    def __init__(self):
-        self.path: list[dict] = []
-        self.findings: list[dict] = []
-
-    def decide(self, node: str, answer: str, because: str, **evidence) -> None:
-        self.path.append({"node": node, "answer": answer, "because": because, "evidence": evidence})
-
-    def find(self, code: str, message: str, **evidence) -> None:
-        self.findings.append({"code": code, "message": message, "evidence": evidence})
-
-    def result(self, verdict: str, stuck: str | None = None) -> dict:
-        return {"verdict": verdict, "stuck": stuck, "path": self.path, "findings": self.findings}
-
-
-def walk(ev: dict, th) -> dict:
-    """Walk the map over the evidence `ev` (assembled by `dlrun.diagnose.run`) with thresholds `th`."""
-    w = _Walk()
-    result = _walk(w, ev, th)
-    e = ev.get("escape")
-    if e is not None:
-        w.find(
-            "saddle_escape",
-            f"a step of length {_f(e['step'])} along the negative-curvature eigenvector took the "
-            f"loss from {_f(e['loss_before'])} to {_f(e['loss_after'])}"
-            + (" (escaped)" if e["loss_after"] < e["loss_before"] else " (no decrease)"),
-            **e,
-        )
-    return result
+def reach(ev: Evidence, th) -> Reach | None:
+    known = []
+    own = ev.own_optimum
+    if own is not None and own.train_loss is not None:
+        # a non-convex fit that never got below the constant predictor never left its start
+        # (a plateau): that says nothing about where the architecture could get
+        started = own.convex or own.train_loss < ev.trivial.train - noise(ev)
+        known.append(Reach(own.train_loss, "own optimum",
+                           not own.cut_short and not hampered(ev, th) and started))
+    known += [Reach(r.train_loss, f"{r.name} reference", False)
+              for r in fitted(ev.references) if r.expressible]
+    best = min(known, key=lambda r: r.loss, default=None)
+    if best is not None:  # every known fit stays above it; the own optimum says it is the floor
+        best.conclusive = any(r.conclusive for r in known)
+    return best
 
 
-def _walk(w: _Walk, ev: dict, th) -> dict:
-    history = ev.get("history", {})
-    if not history.get("epochs"):
-        w.find("no_history", "the run has no finished epoch to judge; train for at least one epoch")
-        return w.result("inconclusive")
-
-    if history.get("nonfinite_epoch") is not None:
-        epoch = history["nonfinite_epoch"]
-        because = f"the loss became non-finite (NaN/inf) in epoch {epoch}"
-        w.decide("train_large", "yes", because, nonfinite_epoch=epoch)
-        w.decide(
-            "bias_or_optimization", "optimization", "a non-finite loss is an optimization failure"
-        )
-        w.find("nonfinite_loss", because + ": the updates blew up", epoch=epoch)
-        w.decide("where_stuck", "exploding_gradients", because)
-        w.find(
-            "exploding_gradients",
-            "the loss diverged: steps too large for the curvature",
-            epoch=epoch,
-            lr=ev.get("lr"),
-        )
-        _symptoms(w, ev, th)
-        return w.result("optimization", "exploding_gradients")
-
-    loss, trivial = ev["loss"], ev["trivial"]
-    refs = ev.get("references", [])
-    simpler = [r for r in refs if r["params"] <= ev["params"] and r.get("train_loss") is not None]
-    flexible = [r for r in refs if r["params"] > ev["params"] and r.get("train_loss") is not None]
-    margin = th.reference_margin * trivial["train"]
-    best_simpler = min(simpler, key=lambda r: r["train_loss"], default=None)
-    simpler_better = (
-        best_simpler is not None and loss["train"] > best_simpler["train_loss"] + margin
-    )
-    target = th.target_train_loss
-    bar = target if target is not None else th.large_loss_fraction * trivial["train"]
-    bar_text = (
-        f"your target {_f(target)}"
-        if target is not None
-        else f"{th.large_loss_fraction:g} x trivial {_f(trivial['train'])} = {_f(bar)}"
-    )
-    exact = ev.get("exact")
-    train_large = loss["train"] > bar or simpler_better or _wrong_often(exact, "train", th)
-    ref_text = ", ".join(f"{r['name']} reference {_f(r['train_loss'])}" for r in refs)
-    because = (f"train {_f(loss['train'])} vs {bar_text}" + (f"; {ref_text}" if ref_text else "")
-               + _exact_text(exact, "train", th))
-    w.decide(
-        "train_large",
-        "yes" if train_large else "no",
-        because,
-        train_loss=loss["train"],
-        trivial_loss=trivial["train"],
-        large_above=bar,
-        references=refs,
-        exact=exact,
-    )
-
-    if train_large:
-        w.find(
-            "train_loss_large",
-            because,
-            train_loss=loss["train"],
-            trivial_loss=trivial["train"],
-            large_above=bar,
-        )
-        return _bias_or_optimization(w, ev, th, best_simpler if simpler_better else None, flexible)
-    return _heldout(w, ev, th, refs)
+def train_bar(ev: Evidence, th) -> float:
+    return (th.target_train_loss if th.target_train_loss is not None
+            else th.large_loss_fraction * ev.trivial.train)
 
 
-def judge_tiny(tiny: dict | None, th) -> dict | None:
-    """Does the tiny-subset probe count (enough parameters to memorize), and did it fit?"""
-    if tiny is None:
+def noise(ev: Evidence, split: str = "train") -> float:
+    """Twice the standard error of a split's mean loss: differences below it are noise."""
+    se = ev.loss_se[split] if ev.loss_se is not None else None
+    return 2 * se if se is not None else 0.0
+
+
+class BiasOrOptimization(Question):
+    """The notes: model bias when no function of the model's family makes the loss small;
+    otherwise the optimization failed. What the family can reach is measured (its own
+    optimum, references it can express); without that, weaker signs decide."""
+
+    id = "bias_or_optimization"
+    label = "Model bias, or an optimization issue?"
+    answers = {
+        "model bias": Leaf("model_bias", "model bias -> a more flexible model", Verdict.MODEL_BIAS),
+        "optimization": WhereStuck(),
+    }
+    needs = ("own_optimum", "spread", "tiny", "critical_point")
+
+    def wants(self, ev, th, judgement):
+        basis = judgement.numbers.get("basis")
+        if basis == "nonfinite":
+            return ()
+        wanted = ["spread"] + (["own_optimum"] if th.own_optimum_steps > 0 else [])
+        if basis in ("falling", "default"):  # nothing measured decided it: the weaker signs
+            wanted += ["tiny"] if th.tiny_subset_steps > 0 else []
+            sgd = ev.optimizer is not None and ev.optimizer.sgd
+            wanted += ["critical_point"] if sgd and th.hessian != "never" else []
+        return tuple(wanted)
+
+    def judge(self, ev: Evidence, th) -> Judgement:
+        h = ev.history
+        if h.nonfinite_epoch is not None:
+            j = Judgement("optimization", {"basis": "nonfinite", "nonfinite_epoch": h.nonfinite_epoch})
+            j.find(Code.NONFINITE_LOSS, f"the loss became non-finite (NaN/inf) in epoch "
+                   f"{h.nonfinite_epoch}: the updates blew up", epoch=h.nonfinite_epoch)
+            return j
+        train, bar = ev.loss.train, train_bar(ev, th)
+        best = reach(ev, th)
+        n = {"train_loss": train, "large_above": bar, "params": ev.params}
+        if best is not None and best.loss < bar and train > best.loss + noise(ev):
+            j = Judgement("optimization", {**n, "basis": "reach", "reach": best.loss,
+                                           "reach_source": best.source})
+            code = Code.OWN_OPTIMUM_SMALL if best.source == "own optimum" else Code.SIMPLER_MODEL_BETTER
+            j.find(code, self.explain(j), reach=best.loss, source=best.source, train_loss=train,
+                   large_above=bar)
+            return j
+        if best is not None and best.loss >= bar and best.conclusive:
+            return self._model_bias(ev, th, {**n, "basis": "reach", "reach": best.loss,
+                                             "reach_source": best.source})
+        trivial = ev.trivial.train
+        if ev.can_output_constant and train > trivial + noise(ev):
+            j = Judgement("optimization", {**n, "basis": "constant", "trivial_loss": trivial})
+            j.find(Code.WORSE_THAN_CONSTANT, self.explain(j), train_loss=train,
+                   trivial_loss=trivial)
+            return j
+        if hampered(ev, th):
+            return Judgement("optimization", {**n, "basis": "gradients"})
+        counts, fit = judge_tiny(ev.tiny, th)
+        if counts and not fit:
+            j = Judgement("optimization", {**n, "basis": "tiny", "tiny": ev.tiny})
+            j.find(Code.TINY_SUBSET_NOT_FIT, self.explain(j) + ": an optimization problem (or a bug)",
+                   **vars(ev.tiny))
+            return j
+        ratio = step_ratio(ev)
+        if ratio is not None and ratio < th.small_step_ratio:
+            return Judgement("optimization", {**n, "basis": "step_size", "step_ratio": ratio,
+                                              "lr": ev.optimizer.lr})
+        if h.still_falling:
+            return Judgement("optimization", {**n, "basis": "falling", "fall_rate": h.fall_rate})
+        return self._model_bias(ev, th, {**n, "basis": "default"})
+
+    def _model_bias(self, ev: Evidence, th, numbers: dict) -> Judgement:
+        train, tiny = ev.loss.train, ev.tiny
+        counts, _ = judge_tiny(tiny, th)
+        others = [r for r in fitted(ev.references) if not r.expressible]
+        best = min(others, key=lambda r: r.train_loss, default=None)
+        helps = best is not None and best.train_loss < train - th.reference_margin * ev.trivial.train
+        j = Judgement("model bias", {**numbers, "tiny": tiny, "tiny_counts": counts,
+                                     "flexible": best if helps else None})
+        if numbers.get("reach") is not None:
+            code = (Code.OWN_OPTIMUM_LARGE if numbers["reach_source"] == "own optimum"
+                    else Code.MODEL_BIAS)
+            if code is Code.OWN_OPTIMUM_LARGE:
+                j.find(code, _reach_reason(numbers), reach=numbers["reach"],
+                       large_above=numbers["large_above"])
+            if train > numbers["reach"] + noise(ev) + th.reference_margin * ev.trivial.train:
+                # the run is also far from what its model can do: a second, smaller problem
+                j.find(Code.NOT_CONVERGED, f"the run's training loss {fmt(train)} is above what "
+                       f"its architecture reaches ({fmt(numbers['reach'])}, {numbers['reach_source']}"
+                       f"): training longer gets at best there, still above the bar "
+                       f"{fmt(numbers['large_above'])}", at_best=numbers["reach"],
+                       train_loss=train)
+        elif tiny is not None:
+            code = Code.TINY_SUBSET_FIT if counts else Code.TINY_SUBSET_UNINFORMATIVE
+            j.find(code, _tiny_reason(tiny, counts, ev.params), **vars(tiny))
+        if helps:
+            j.find(Code.FLEXIBLE_MODEL_BETTER, f"{_flexible_reason(best)} < {fmt(train)}: more "
+                   "capacity helps", reference=best, train_loss=train)
+        j.find(Code.MODEL_BIAS, "the model family cannot represent the data well: "
+               + self.explain(j), train_loss=train)
+        return j
+
+    def explain(self, j: Judgement) -> str:
+        n = j.numbers
+        basis = n["basis"]
+        if basis == "nonfinite":
+            return "a non-finite loss is an optimization failure"
+        if basis == "reach" and j.answer == "optimization":
+            return (f"the {n['reach_source']} of this architecture reaches train loss "
+                    f"{fmt(n['reach'])}, below the bar {fmt(n['large_above'])}; this run is at "
+                    f"{fmt(n['train_loss'])}: the model can fit the data, the run did not")
+        if basis == "constant":
+            return (f"the training loss {fmt(n['train_loss'])} is above the constant predictor's "
+                    f"{fmt(n['trivial_loss'])}, which the model can output: it has not even "
+                    "learned the average")
+        if basis == "gradients":
+            return ("its gradients vanish or explode on the way back (see the findings): "
+                    "training cannot reach what the model could represent")
+        if basis == "tiny":
+            t = n["tiny"]
+            return (f"it cannot fit {t.n} training examples (loss {fmt(t.loss)}, trivial "
+                    f"{fmt(t.trivial)}) although its {n['params']:,} parameters could memorize "
+                    f"their {t.targets} targets")
+        if basis == "step_size":
+            return (f"each step (lr {n['lr']:.3g}) is {n['step_ratio']:.1e} of what the curvature "
+                    "along the gradient allows: the learning rate is too small to show what the "
+                    "model can fit")
+        if basis == "falling":
+            return (f"the training loss still fell {n['fall_rate']:.1%} per epoch at the end: "
+                    "the run has not shown what the model can fit")
+        reasons = ([_reach_reason(n)] if basis == "reach" else
+                   ["nothing measured shows the architecture reaching a smaller loss"])
+        if basis != "reach" and n["tiny"] is not None:
+            reasons.append(_tiny_reason(n["tiny"], n["tiny_counts"], n["params"]))
+        if n["flexible"] is not None:
+            reasons.append(_flexible_reason(n["flexible"]))
+        return "; ".join(reasons)
+
+
+def step_ratio(ev: Evidence) -> float | None:
+    """SGD's step along the gradient against the curvature there: lr / (1 - momentum) x the
+    curvature along the gradient (~1 reaches the valley floor; << 1 crawls). The learning
+    rate is the one the last epoch used. None for adaptive optimizers, which scale each step
+    by their own statistics, or without a critical-point analysis."""
+    opt, cp = ev.optimizer, ev.critical_point
+    if opt is None or not opt.sgd or cp is None or not cp.curvature_along_gradient:
         return None
-    fit = tiny["loss"] is not None and tiny["loss"] < th.tiny_fit_fraction * tiny["trivial"]
-    # a probe stopped by the time budget proves something only if it did fit
-    counts = tiny["params"] >= th.memorize_ratio * tiny["targets"] and (
-        fit or not tiny.get("cut_short")
-    )
-    return {**tiny, "counts": counts, "fit": fit}
+    return opt.lr / (1 - (opt.momentum or 0.0)) * cp.curvature_along_gradient
 
 
-def _bias_or_optimization(
-    w: _Walk, ev: dict, th, better: dict | None, flexible: list[dict]
-) -> dict:
-    train = ev["loss"]["train"]
-    tiny = judge_tiny(ev.get("tiny"), th)
-    if better is not None:
-        same_size = better["params"] >= ev["params"]
-        because = (
-            f"the {'equally flexible' if same_size else 'simpler'} {better['name']} reference "
-            f"({better['params']:,} parameters vs {ev['params']:,}) reaches train loss "
-            f"{_f(better['train_loss'])} < {_f(train)}"
-        )
-        w.decide("bias_or_optimization", "optimization", because, reference=better)
-        w.find(
-            "simpler_model_better",
-            because + (": this run has not reached what its own model can fit" if same_size
-                       else ": the more flexible model failed to optimize"),
-            reference=better,
-            train_loss=train,
-        )
-        return _where_stuck(w, ev, th)
-    if tiny is not None and tiny["counts"] and not tiny["fit"]:
-        because = (
-            f"it cannot fit {tiny['n']} training examples (loss {_f(tiny['loss'])}, trivial "
-            f"{_f(tiny['trivial'])}) although its {ev['params']:,} parameters could memorize "
-            f"their {tiny['targets']} targets"
-        )
-        w.decide("bias_or_optimization", "optimization", because, tiny=tiny)
-        w.find("tiny_subset_not_fit", because + ": an optimization problem (or a bug)", **tiny)
-        return _where_stuck(w, ev, th)
-
-    if ev["history"].get("still_falling"):
-        h = ev["history"]
-        because = (
-            f"the training loss still fell {h['fall_rate']:.1%} per epoch at the end: the "
-            "run has not shown what the model can fit"
-        )
-        w.decide("bias_or_optimization", "optimization", because)
-        return _where_stuck(w, ev, th)
-
-    reasons = ["no simpler reference reaches a lower training loss"]
-    if tiny is not None and tiny["counts"]:
-        reasons.append(
-            f"it memorizes {tiny['n']} examples (loss {_f(tiny['loss'])}), so it does optimize"
-        )
-        w.find("tiny_subset_fit", reasons[-1], **tiny)
-    elif tiny is not None and tiny.get("cut_short"):
-        reasons.append(
-            f"the tiny-subset probe ran out of time after {tiny['steps']} steps without fitting: "
-            "it says nothing"
-        )
-        w.find("tiny_subset_uninformative", reasons[-1], **tiny)
-    elif tiny is not None:
-        reasons.append(
-            f"too few parameters ({ev['params']:,}) to memorize {tiny['targets']} targets: "
-            "the tiny-subset probe says nothing"
-        )
-        w.find("tiny_subset_uninformative", reasons[-1], **tiny)
-    best_flexible = min(flexible, key=lambda r: r["train_loss"], default=None)
-    if (
-        best_flexible is not None
-        and best_flexible["train_loss"] < train - th.reference_margin * ev["trivial"]["train"]
-    ):
-        reasons.append(
-            f"a more flexible {best_flexible['name']} reference reaches "
-            f"{_f(best_flexible['train_loss'])}"
-        )
-        w.find(
-            "flexible_model_better",
-            reasons[-1] + f" < {_f(train)}: more capacity helps",
-            reference=best_flexible,
-            train_loss=train,
-        )
-    because = "; ".join(reasons)
-    w.decide("bias_or_optimization", "model bias", because)
-    w.find(
-        "model_bias",
-        "the model family cannot represent the data well: " + because,
-        train_loss=train,
-    )
-    _symptoms(w, ev, th)
-    return w.result("model_bias")
+def _reach_reason(n: dict) -> str:
+    return (f"fit hard, this architecture reaches at best {fmt(n['reach'])} "
+            f"({n['reach_source']}), above the bar {fmt(n['large_above'])}: no setting of its "
+            "weights makes the training loss small")
 
 
-def _where_stuck(w: _Walk, ev: dict, th) -> dict:
-    """Which kind of optimization failure, in the order the evidence is most specific."""
-    h = ev["history"]
-    cp = ev.get("critical_point")
-    stuck, because, evidence = None, "", {}
-    if h.get("grad_spike"):
-        stuck = "exploding_gradients"
-        because = (
-            f"an epoch's gradient norm reached {_f(h['grad_norm_peak'])}, "
-            f"{h['grad_norm_peak'] / h['grad_norm_median']:.0f}x the median {_f(h['grad_norm_median'])}"
-        )
-        evidence = {"peak": h["grad_norm_peak"], "median": h["grad_norm_median"]}
-    elif h.get("oscillating"):
-        stuck = "lr_too_large"
-        because = (
-            f"the training loss rose in {h['rise_fraction']:.0%} of the epochs in the "
-            "second half: oscillating"
-        )
-        evidence = {"rise_fraction": h["rise_fraction"]}
-    elif h.get("still_falling"):
-        stuck = "not_converged"
-        because = (
-            f"the training loss still fell {h['fall_rate']:.1%} per epoch over the last "
-            f"{h['window']} epochs"
-        )
-        evidence = {"fall_rate": h["fall_rate"], "window": h["window"]}
-    elif cp is not None and cp.get("lambda_max") is not None:
-        small = cp["descent_gain"] < th.small_gradient_gain * ev["trivial"]["train"]
-        negative = cp["lambda_min"] < -th.negative_curvature * abs(cp["lambda_max"])
-        grad_text = (
-            f"gradient norm {_f(cp['grad_norm'])}: the best step along it gains "
-            f"{_f(cp['descent_gain'])} ({'small' if small else 'not small'}, bar "
-            f"{_f(th.small_gradient_gain * ev['trivial']['train'])})"
-        )
-        curv_text = f"Hessian eigenvalues in [{_f(cp['lambda_min'])}, {_f(cp['lambda_max'])}]"
-        evidence = dict(cp)
-        if small and negative:
-            stuck, because = "saddle_point", f"{grad_text}; {curv_text}: clearly negative curvature"
-        elif small:
-            stuck, because = (
-                "local_minimum",
-                f"{grad_text}; {curv_text}: no clearly negative curvature",
-            )
-        else:
-            stuck, because, ratio = _step_size(h, cp, ev.get("optimizer"), th, grad_text)
-            if ratio is not None:
-                evidence["step_ratio"] = ratio
-    else:
-        stuck = "stalled"
-        because = (
-            f"the training loss changed {h.get('fall_rate', 0):.2%} per epoch at the end; "
-            "no critical-point analysis to tell a saddle from a valley (diagnose.hessian=never?)"
-        )
-    w.decide("where_stuck", stuck, because, **evidence)
-    w.find(stuck, because, **evidence)
-    _symptoms(w, ev, th)
-    return w.result("optimization", stuck)
+def _tiny_reason(tiny: TinySubset, counts: bool, params: int) -> str:
+    if counts:
+        return f"it memorizes {tiny.n} examples (loss {fmt(tiny.loss)}), so it does optimize"
+    if tiny.cut_short:
+        return (f"the tiny-subset probe ran out of time after {tiny.steps} steps without "
+                "fitting: it says nothing")
+    return (f"too few parameters ({params:,}) to memorize {tiny.targets} targets: the "
+            "tiny-subset probe says nothing")
 
 
-def _step_size(h: dict, cp: dict, optimizer: dict | None, th, grad_text: str):
-    """A gradient that is not small, yet the loss does not fall: steps too large, or too small?
-
-    For SGD (with momentum m) the step along the gradient is lr / (1 - m) times its norm;
-    times the curvature along it, `step_ratio` ~ 1 overshoots the valley floor (the notes'
-    oscillation) and << 1 crawls. Adaptive optimizers scale each step by their own
-    statistics, so for them a stalled loss counts as the notes' learning rate too large.
-    """
-    ratio = None
-    if optimizer is not None and optimizer.get("sgd") and cp.get("curvature_along_gradient"):
-        step = optimizer["lr"] / (1 - (optimizer.get("momentum") or 0.0))
-        ratio = step * cp["curvature_along_gradient"]
-    fell = f"the loss fell {h.get('fall_rate', 0):.2%} per epoch at the end"
-    if ratio is not None and ratio < th.small_step_ratio:
-        because = (
-            f"{fell} while the {grad_text}; a step of lr {optimizer['lr']:.3g} is {ratio:.1e} of "
-            "the step the curvature along the gradient allows: learning rate too small"
-        )
-        return "not_converged", because, ratio
-    if ratio is None and not h.get("stalled"):
-        return "not_converged", f"{fell} and the {grad_text}: not done yet", ratio
-    size = f"; the step is {ratio:.2g}x the curvature's limit" if ratio is not None else ""
-    return "lr_too_large", f"{fell} while the {grad_text}{size}: bouncing across a valley", ratio
+def _flexible_reason(ref: Reference) -> str:
+    return f"a more flexible {ref.name} reference reaches {fmt(ref.train_loss)}"
 
 
-def _symptoms(w: _Walk, ev: dict, th) -> None:
-    """Findings that can accompany any branch: gradients by depth, dead units, input scale."""
-    g = ev.get("gradients")
-    if g and g.get("ratio") is not None:
-        if g["ratio"] < th.vanishing_ratio:
-            w.find(
-                "vanishing_gradients",
-                f"the first layer's gradient ({_f(g['first'])} per weight) is {g['ratio']:.1e} of "
-                f"the last layer's ({_f(g['last'])}): it barely learns",
-                **g,
-            )
-        elif g["ratio"] > 1 / th.vanishing_ratio:
-            w.find(
-                "exploding_gradients",
-                f"the first layer's gradient is {g['ratio']:.1e}x the last layer's: "
-                "gradients grow with depth",
-                **g,
-            )
-    d = ev.get("dead_relu")
-    if d and d["units"] and d["fraction"] > th.dead_relu_fraction:
-        w.find(
-            "dead_relus",
-            f"{d['fraction']:.0%} of {d['units']} ReLU units never fire on the "
-            "training data: they get no gradient",
-            **d,
-        )
-    x = ev.get("inputs")
-    if x and x.get("spread", 0) > th.input_scale_ratio:
-        w.find(
-            "badly_scaled_inputs",
-            f"input features differ in scale by {x['spread']:.0f}x: an elongated error surface",
-            **x,
-        )
+class TrainLarge(Question):
+    id = "train_large"
+    label = "Is the TRAINING loss large?"
+    answers = {"yes": BiasOrOptimization(), "no": heldout.HeldoutLarge()}
+    needs = ("trivial", "references")
+
+    def wants(self, ev, th, judgement):
+        return () if ev.history.nonfinite_epoch is not None else self.needs
+
+    def judge(self, ev: Evidence, th) -> Judgement:
+        if ev.history.nonfinite_epoch is not None:
+            return Judgement("yes", {"nonfinite_epoch": ev.history.nonfinite_epoch})
+        if ev.trivial is None:
+            return Judgement("yes", {"train_loss": ev.loss.train})  # nothing measured yet
+        train, trivial, target = ev.loss.train, ev.trivial.train, th.target_train_loss
+        bar = train_bar(ev, th)
+        # below the bar, the loss is still large when a reference this architecture can
+        # express (not one of fewer parameters) fits clearly better and validates as well:
+        # the run left something it could reach, where it matters
+        better = [r for r in fitted(ev.references) if r.expressible and r.val_loss is not None
+                  and r.val_loss <= ev.loss.val]
+        best = min(better, key=lambda r: r.train_loss, default=None)
+        beaten = best is not None and train > best.train_loss + th.reference_margin * trivial
+        large = train > bar or beaten or wrong_often(ev.exact, "train", th)
+        j = Judgement("yes" if large else "no", {
+            "train_loss": train, "trivial_loss": trivial, "large_above": bar,
+            "references": ev.references or [], "exact": ev.exact})
+        j.context = {"target": target, "fraction": th.large_loss_fraction}
+        if large:
+            j.find(Code.TRAIN_LOSS_LARGE, self.explain(j), train_loss=train,
+                   trivial_loss=trivial, large_above=bar)
+        return j
+
+    def explain(self, j: Judgement) -> str:
+        n = j.numbers
+        if "nonfinite_epoch" in n:
+            return f"the loss became non-finite (NaN/inf) in epoch {n['nonfinite_epoch']}"
+        if "trivial_loss" not in n:
+            return f"train {fmt(n['train_loss'])}; nothing to compare it with yet"
+        target, fraction = j.context["target"], j.context["fraction"]
+        bar_text = (f"your target {fmt(target)}" if target is not None else
+                    f"{fraction:g} x trivial {fmt(n['trivial_loss'])} = {fmt(n['large_above'])}")
+        refs = ", ".join(f"{r.name} reference {fmt(r.train_loss)}" for r in n["references"])
+        return (f"train {fmt(n['train_loss'])} vs {bar_text}" + (f"; {refs}" if refs else "")
+                + exact_text(n["exact"], "train", fraction))
 
 
-def _wrong_often(exact: dict | None, split: str, th) -> bool:
-    """seq2seq: whole targets wrong more often than large_loss_fraction (the trivial
-    predictor gets ~all of them wrong), however small the per-token loss."""
-    return exact is not None and 1 - exact[split] > th.large_loss_fraction
+MAP = TrainLarge()
+# findings that only restate a decision on the path (the terminal tree shows them as such)
+RESTATED = (Code.TRAIN_LOSS_LARGE, Code.SIMPLER_MODEL_BETTER, Code.TINY_SUBSET_NOT_FIT)
+SIDE = [symptoms.SaddleEscape(), heldout.Overtraining(), *symptoms.SYMPTOMS, *symptoms.CLOSING]
 
 
-def _exact_text(exact: dict | None, split: str, th) -> str:
-    if exact is None:
-        return ""
-    return (f"; {split} exact match {exact[split]:.3f}, so {1 - exact[split]:.3f} of whole "
-            f"targets wrong vs {th.large_loss_fraction:g}")
-
-
-def _heldout(w: _Walk, ev: dict, th, refs: list[dict]) -> dict:
-    loss, trivial = ev["loss"], ev["trivial"]
-    h = ev["history"]
-    val_bar = th.large_loss_fraction * trivial["val"]
-    ref_val = min(
-        (r for r in refs if r.get("val_loss") is not None),
-        key=lambda r: r["val_loss"],
-        default=None,
-    )
-    ref_val_better = (
-        ref_val is not None
-        and loss["val"] > ref_val["val_loss"] + th.reference_margin * trivial["val"]
-    )
-    exact = ev.get("exact")
-    val_large = loss["val"] > val_bar or ref_val_better or _wrong_often(exact, "val", th)
-    test_bar = th.large_loss_fraction * trivial["test"]
-    test_large = loss["test"] > test_bar or _wrong_often(exact, "test", th)
-    shift = ev.get("test_shift")
-    val_text = (
-        f"val {_f(loss['val'])} vs {th.large_loss_fraction:g} x trivial {_f(trivial['val'])}"
-        f" = {_f(val_bar)}"
-        + (f", {ref_val['name']} reference val {_f(ref_val['val_loss'])}" if ref_val else "")
-        + _exact_text(exact, "val", th)
-    )
-    test_text = f"test {_f(loss['test'])} vs {_f(test_bar)}{_exact_text(exact, 'test', th)}; " + (
-        f"test split shifted ({shift})"
-        if shift
-        else "test comes from the training distribution (data.test_shift=null): "
-        "a mismatch cannot be detected"
-    )
-    heldout = val_large or test_large
-    w.decide(
-        "heldout_large",
-        "yes" if heldout else "no",
-        f"{val_text}; {test_text}",
-        val_loss=loss["val"],
-        test_loss=loss["test"],
-        val_large_above=val_bar,
-        test_large_above=test_bar,
-        test_shift=shift,
-        exact=exact,
-    )
-    _overtraining(w, h, th, trivial["val"])
-    if not heldout:
-        w.find(
-            "good",
-            f"train {_f(loss['train'])}, val {_f(loss['val'])}, test {_f(loss['test'])}: "
-            "small against the trivial predictor and the references"
-            + ("" if exact is None else ", and whole targets are right at least "
-               f"{1 - th.large_loss_fraction:g} of the time"),
-            **loss,
-        )
-        _symptoms(w, ev, th)
-        return w.result("good")
-    if val_large:
-        gap = loss["val"] - loss["train"]
-        because = (
-            f"{val_text}; gap val - train = {_f(gap)}; validation lowest at epoch "
-            f"{h.get('min_val_epoch')} ({_f(h.get('min_val_loss'))})"
-        )
-        w.decide("overfit_or_mismatch", "overfitting", because)
-        w.find(
-            "overfitting",
-            because,
-            gap=gap,
-            train_loss=loss["train"],
-            val_loss=loss["val"],
-            min_val_epoch=h.get("min_val_epoch"),
-            min_val_loss=h.get("min_val_loss"),
-            reference=ref_val,
-        )
-        _symptoms(w, ev, th)
-        return w.result("overfitting")
-    if shift:
-        because = f"val {_f(loss['val'])} is small but the shifted ({shift}) test {_f(loss['test'])} is large"
-        w.decide("overfit_or_mismatch", "mismatch", because)
-        w.find(
-            "mismatch",
-            because + ": train and test come from different distributions; more "
-            "data of the training kind cannot fix it",
-            test_shift=shift,
-            **loss,
-        )
-        _symptoms(w, ev, th)
-        return w.result("mismatch")
-    because = (
-        f"test {_f(loss['test'])} is large but val {_f(loss['val'])} is small and both come "
-        "from the training distribution: chance or a too-small test split, not a mismatch"
-    )
-    w.decide("overfit_or_mismatch", "undecided", because)
-    w.find("test_large_in_distribution", because, **loss)
-    return w.result("inconclusive")
-
-
-def _overtraining(w: _Walk, h: dict, th, trivial_val: float) -> None:
-    saves = h.get("early_stopping_saves")
-    if saves is not None and saves > th.overtraining_fraction * trivial_val:
-        w.find(
-            "overtraining",
-            f"validation loss was lowest at epoch {h['min_val_epoch']} ({_f(h['min_val_loss'])}) "
-            f"and ended at {_f(h['final_val_loss'])}: stopping there would have saved {_f(saves)} "
-            f"and {h['epochs_after_min_val']} epochs",
-            min_val_epoch=h["min_val_epoch"],
-            min_val_loss=h["min_val_loss"],
-            final_val_loss=h["final_val_loss"],
-            saves=saves,
-            epochs_saved=h["epochs_after_min_val"],
-        )
+def diagnose_evidence(ev: Evidence, th, measure: Measure | None = None) -> Outcome:
+    """Walk the map over `ev` with thresholds `th` (cfg.diagnose), running the probes the
+    questions want through `measure`; a run without a finished epoch is inconclusive."""
+    if not ev.history.epochs:
+        return Outcome(Verdict.INCONCLUSIVE, None, [], [Finding(
+            Code.NO_HISTORY, "the run has no finished epoch to judge; train for at least one epoch")])
+    return walk(MAP, SIDE, ev, th, measure)

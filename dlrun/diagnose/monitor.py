@@ -8,7 +8,8 @@ from __future__ import annotations
 import statistics
 
 from dlrun.diagnose import hessian, probes
-from dlrun.diagnose.history import finite
+from dlrun.records import EpochRow
+from dlrun.records.rows import finite
 
 
 class EpochMonitor:
@@ -17,20 +18,20 @@ class EpochMonitor:
         self.norms: list[float] = []
         self.warned: set[str] = set()
 
-    def epoch(self, row: dict, model) -> list[str]:
+    def epoch(self, row: EpochRow, model) -> list[str]:
         """New warnings for this epoch (each kind once); adds hessian_* to `row` when due."""
         if not self.th.enabled:
             return []
         warnings = []
-        if not all(finite(row.get(k)) for k in ("train_loss", "val_loss")):
+        if not all(finite(row.loss(split)) for split in ("train", "val")):
             warnings.append(
                 self._once(
                     "nonfinite",
-                    f"epoch {row['epoch']}: the loss is not finite; "
+                    f"epoch {row.epoch}: the loss is not finite; "
                     "the diagnosis will say why (optim.lr too large?)",
                 )
             )
-        norm = row.get("grad_norm")
+        norm = row.grad_norm
         if finite(norm):
             if len(self.norms) >= 3 and norm > self.th.grad_spike_ratio * statistics.median(
                 self.norms
@@ -38,15 +39,15 @@ class EpochMonitor:
                 warnings.append(
                     self._once(
                         "spike",
-                        f"epoch {row['epoch']}: gradient norm {norm:.3g} is "
+                        f"epoch {row.epoch}: gradient norm {norm:.3g} is "
                         f"over {self.th.grad_spike_ratio:g}x the median so far: "
                         "exploding gradients?",
                     )
                 )
             self.norms.append(norm)
         every = self.th.hessian_every
-        if every and row["epoch"] % every == 0 and all(finite(row.get(k)) for k in ("train_loss",)):
-            row.update(self.curvature(model))
+        if every and row.epoch % every == 0 and finite(row.loss("train")):
+            row.hessian_max, row.hessian_min = self.curvature(model)
         return [w for w in warnings if w]
 
     def _once(self, kind: str, text: str) -> str | None:
@@ -55,7 +56,7 @@ class EpochMonitor:
         self.warned.add(kind)
         return text
 
-    def curvature(self, model) -> dict:
+    def curvature(self, model) -> tuple[float, float]:
         """hessian_max / hessian_min at the current weights (on a training sample, eval mode)."""
         x, y = probes.sample(
             self.data.x_train, self.data.y_train, self.th.hessian_max_examples, self.seed
@@ -64,12 +65,9 @@ class EpochMonitor:
         model.eval()
         try:
             f = hessian.loss_of_params(model, self.loss, x, y)
-            cp = hessian.critical_point(
+            cp, _, _ = hessian.critical_point(
                 f, dict(model.named_parameters()), self.th.hessian_iterations, self.seed
             )
         finally:
             model.train(was_training)
-        return {
-            "hessian_max": cp["lambda_max"],
-            "hessian_min": cp["lambda_min"],
-        }
+        return cp.lambda_max, cp.lambda_min

@@ -19,7 +19,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from dlrun.diagnose.budget import Deadline
 from dlrun.diagnose.probes import sample
+from dlrun.records.evidence import Reference, SplitLosses, TinySubset
 from dlrun.train.losses import IGNORE
 
 
@@ -68,15 +70,13 @@ def constant_output(task: str, y_fit: torch.Tensor, n_outputs: int):
     return [lambda y: log_prior.expand(*y.shape, n_outputs)]
 
 
-def trivial_losses(data, loss) -> dict[str, float]:
+def trivial_losses(data, loss) -> SplitLosses:
     """The best constant predictor's loss on each split (fit on the training split)."""
     loss = logits_loss(loss)
     candidates = constant_output(data.task, data.y_train, data.out_features)
     best = min(candidates, key=lambda c: _constant_loss(c, loss, data.y_train))
-    return {
-        split: _constant_loss(best, loss, data.split(split)[1])
-        for split in ("train", "val", "test")
-    }
+    return SplitLosses(**{split: _constant_loss(best, loss, data.split(split)[1])
+                          for split in ("train", "val", "test")})
 
 
 def _constant_loss(predict, loss, y, chunk: int = 8192) -> float:
@@ -117,14 +117,15 @@ def fit_lbfgs(
     y: torch.Tensor,
     iterations: int,
     l2: float = 1e-4,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
     chunk: int = 5,
 ) -> int:
     """Full-batch L-BFGS with a strong-Wolfe line search and a light L2 penalty on weights.
 
-    Runs `chunk` iterations per call (the optimizer keeps its history between calls) so that
-    past `deadline` it stops after at least one chunk. Returns the iterations run.
+    Runs `chunk` iterations per call (the optimizer keeps its history between calls), each
+    chunk only if the `deadline` allows it. Returns the iterations run.
     """
+    deadline = deadline or Deadline(None)
     params = list(model.parameters())
     weights = [p for p in params if p.ndim >= 2]
     optimizer = torch.optim.LBFGS(
@@ -144,11 +145,9 @@ def fit_lbfgs(
         return value
 
     done = 0
-    while done < iterations:
+    while done < iterations and deadline.allows():
         optimizer.step(closure)
         done += chunk
-        if deadline is not None and time.perf_counter() > deadline:
-            break
     return min(done, iterations)
 
 
@@ -160,12 +159,13 @@ def fit_references(
     iterations: int,
     max_examples: int,
     seed: int,
-    deadline: float | None = None,
-) -> list[dict]:
+    deadline: Deadline | None = None,
+) -> list[Reference]:
     """Fit each reference on (a sample of) the training split; its loss on every split.
 
     Each gets an equal share of the time left before `deadline`.
     """
+    end = deadline.at if deadline is not None else None
     if not data.x_train.is_floating_point():
         return []  # token ids: a linear map of ids means nothing
     loss = logits_loss(loss)
@@ -176,21 +176,21 @@ def fit_references(
         models = reference_models(data, hidden)
         for k, (name, ref) in enumerate(models.items()):
             started = time.perf_counter()
-            share = None if deadline is None else started + (deadline - started) / (len(models) - k)
+            share = Deadline(None if end is None else started + (end - started) / (len(models) - k))
             ref = ref.to(data.x_train.device)
             with torch.enable_grad():
                 done = fit_lbfgs(ref, loss, x, y, iterations, deadline=share)
+            if share.refused and deadline is not None:
+                deadline.refused = True
+            if done == 0:  # no time for even one step: an unfit reference says nothing
+                continue
             ref.eval()
-            row = {
-                "name": name,
-                "params": sum(p.numel() for p in ref.parameters()),
-                "iterations": done,
-            }
+            losses = {}
             for split in ("train", "val", "test"):
                 value = mean_loss(ref, loss, *data.split(split))
-                row[f"{split}_loss"] = value if math.isfinite(value) else None
-            row["seconds"] = time.perf_counter() - started
-            results.append(row)
+                losses[f"{split}_loss"] = value if math.isfinite(value) else None
+            results.append(Reference(name, sum(p.numel() for p in ref.parameters()), done,
+                                     **losses, seconds=time.perf_counter() - started))
     return results
 
 
@@ -203,13 +203,14 @@ def tiny_subset(
     size: int,
     steps: int,
     seed: int,
-    deadline: float | None = None,
-) -> dict:
+    deadline: Deadline | None = None,
+) -> TinySubset:
     """Can a fresh copy of the model, with the run's optimizer, memorize `size` training examples?
 
     `targets` counts what must be memorized (labels, labelled steps, or regression outputs);
-    past `deadline` (a time.perf_counter() value) it stops early and says so (`cut_short`).
+    when the `deadline` allows no more steps it stops early and says so (`cut_short`).
     """
+    deadline = deadline or Deadline(None)
     x, y = sample(data.x_train, data.y_train, size, seed)
     with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
         torch.manual_seed(seed)
@@ -218,7 +219,7 @@ def tiny_subset(
         model.train()
         done = 0
         with torch.enable_grad():
-            while done < steps and (deadline is None or time.perf_counter() < deadline):
+            while done < steps and deadline.allows():
                 optimizer.zero_grad(set_to_none=True)
                 loss(model(x), y).backward()
                 optimizer.step()
@@ -230,12 +231,49 @@ def tiny_subset(
     trivial = min(_constant_loss(c, logits_loss(loss), y) for c in constant)
     targets = int(y.numel()) if data.task == "regression" else int((y != IGNORE).sum())
     params = sum(p.numel() for p in model.parameters())
-    return {
-        "n": len(x),
-        "targets": targets,
-        "params": params,
-        "steps": done,
-        "cut_short": done < steps,
-        "loss": final if math.isfinite(final) else None,
-        "trivial": trivial,
-    }
+    return TinySubset(n=len(x), targets=targets, params=params, steps=done,
+                      cut_short=done < steps, loss=final if math.isfinite(final) else None,
+                      trivial=trivial)
+
+
+# layers that keep a network "fully connected": a chain of linear maps and elementwise ops
+_ELEMENTWISE = (nn.Linear, nn.Flatten, nn.Dropout, nn.BatchNorm1d, nn.LayerNorm, nn.Identity,
+                nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.Sigmoid, nn.Tanh,
+                nn.Softplus, nn.Softmax, nn.LogSoftmax)
+
+
+def expressible(reference: str, model: nn.Module, hidden: int) -> bool | None:
+    """Can the run's architecture represent this reference, so that the reference's loss
+    bounds what the architecture can reach? Judged for fully connected models only (a
+    chain of linear layers and elementwise activations; None for any other): a linear map
+    of rank r passes through hidden layers at least r wide, so the linear reference needs
+    every hidden width >= min(inputs, outputs); the one-hidden-layer MLP needs a hidden
+    layer and every hidden width >= its width. Parameter counts say nothing: a network
+    with a 1-unit layer sees one projection of its input, whatever its size."""
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    if not leaves or not all(isinstance(m, _ELEMENTWISE) for m in leaves):
+        return None
+    linears = [m for m in leaves if isinstance(m, nn.Linear)]
+    if not linears:
+        return None
+    widths = [m.out_features for m in linears[:-1]]
+    if reference == "linear":
+        rank = min(linears[0].in_features, linears[-1].out_features)
+        return all(w >= rank for w in widths)
+    return bool(widths) and all(w >= hidden for w in widths)
+
+
+def affine(model: nn.Module) -> bool:
+    """One linear map (softmax or sigmoid on top at most): with the run's convex losses, its
+    training loss is convex in the parameters, so a full fit finds the optimum itself."""
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    return (bool(leaves) and all(isinstance(m, _ELEMENTWISE) for m in leaves)
+            and sum(isinstance(m, nn.Linear) for m in leaves) == 1
+            and not any(isinstance(m, (nn.BatchNorm1d, nn.LayerNorm)) for m in leaves))
+
+
+def outputs_a_constant(model: nn.Module) -> bool:
+    """Can the model output any constant? Its last linear map has a bias (every shipped
+    model's head does): zero the weights, set the bias."""
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return bool(last) and last[-1].bias is not None

@@ -1,348 +1,197 @@
-"""From verdict and findings to remedies the user can paste: `dlrun <your overrides> <remedy's>`.
-
-Each finding maps to the lecture notes' remedies, ordered by expected value. A remedy
-is offered only when every override it needs exists in the shipped configs (a group
-option with its YAML file, or a key of the composed config), so every command runs.
-No torch here.
+"""From a verdict and its findings to remedies the user can paste, as data: `REMEDIES` maps
+each finding code to the notes' remedies for it (most promising first), `OFFERED` says
+which findings' remedies each verdict offers. Remedies whose reach the evidence shows
+(a reference of that model, the architecture's own optimum, the validation minimum) come
+first, lowest first, each saying what it can at best achieve; the others keep the
+table's order. No torch here.
 """
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from omegaconf import OmegaConf
-
-# groups whose option replaces the whole subtree (a user's `model.hidden=...` does not
-# survive `model=cnn`); `reg` is a list that remedies extend instead
-GROUPS = ("model", "data", "loss", "optim", "sched", "reg", "trainer", "diagnose", "experiment")
-ADAPTIVE = ("adam", "adamw", "nadam", "rmsprop", "adagrad", "adadelta")
-RELU_LIKE = ("relu", "leaky_relu", "elu", "selu", "gelu")
+from dlrun.diagnose.catalog import Catalog, Context, _num, command
+from dlrun.diagnose.questions import Outcome, fmt
+from dlrun.records import Code, Remedy, Verdict
+from dlrun.records.evidence import Evidence
 
 
 @dataclass
-class Context:
-    """What the remedies need to know about the run, extracted from its config."""
+class Outlook:
+    """What the evidence says remedies can reach, in the loss of the branch they treat."""
 
-    overrides: list[str]
-    model: str
-    input_rank: int  # 1 tabular, 2 sequence (T, F), 3 image (C, H, W)
-    optim: str  # torch class name, lower case (sgd, adam, ...)
-    lr: float
-    epochs: int
-    batch_size: int | None
-    seed: int = 0
-    hidden: list[int] | int | None = None
-    activation: str | None = None
-    batchnorm: bool | None = None
-    momentum: float | None = None
-    n_train: int | None = None
-    reg: list[str] = field(default_factory=list)
-    test_shift: str | None = None
-    escape_saddle: bool = False
-    keys: set[str] = field(default_factory=set)
-    options: dict[str, set[str]] = field(default_factory=dict)
-    pinned: dict = field(default_factory=dict)  # what an experiment preset sets, by group
-    conf_dir: Path | None = None
+    reach: float | None = None  # the lowest training loss this architecture is known to reach
+    train_bar: float | None = None
+    flexible: dict[str, float] | None = None  # reference name -> its training loss
+    min_val: float | None = None  # the run's validation minimum (what early stopping keeps)
+    val_bar: float | None = None
+    lr_decayed: bool = False  # the schedule took the learning rate far below optim.lr
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
+def outlook(outcome: Outcome, ev: Evidence | None) -> Outlook:
+    if ev is None:
+        return Outlook()
+    numbers = {k: v for step in outcome.path for k, v in step.evidence.items()}
+    opt = ev.optimizer
+    return Outlook(
+        reach=numbers.get("reach"),
+        train_bar=numbers.get("large_above"),
+        flexible={r.name: r.train_loss for r in ev.references or [] if r.train_loss is not None},
+        min_val=ev.history.min_val_loss,
+        val_bar=numbers.get("val_large_above"),
+        lr_decayed=bool(opt and opt.configured_lr and opt.lr < opt.configured_lr / 3),
+    )
 
 
-def _num(x: float) -> str:
-    """3 significant digits, exponents without padding: 0.01, 3e-05 -> 3e-5, 1e+05 -> 1e5."""
-    text = f"{x:.3g}"
-    mantissa, e, exponent = text.partition("e")
-    return f"{mantissa}e{int(exponent)}" if e else text
+def _plain(method):
+    """A catalogue method that needs no evidence, as a table entry."""
+    return lambda c, evidence, seen: method(c)
 
 
-def _list(values: Iterable) -> str:
-    return "[" + ",".join(str(v) for v in values) + "]"
+def _with(method, *args):
+    return lambda c, evidence, seen: method(c, *args)
 
 
-def merge(user: list[str], remedy: list[str]) -> list[str]:
-    """The user's overrides with the remedy's applied: same key replaced, switched groups reset."""
-    by_key = {_key(o): o for o in remedy}
-    switched = {k for k in by_key if k in GROUPS and k != "reg"}
-    merged = []
-    for o in user:
-        key = _key(o)
-        if key == "trainer.resume" or any(key.startswith(g + ".") for g in switched):
-            continue
-        merged.append(by_key.pop(key, o))  # a remedy's value takes the user's place
-    return merged + list(by_key.values())
+def _crawling(c: Catalog, evidence: dict, seen: Outlook) -> None:
+    """Steps far below what the curvature allows: a larger learning rate reaches the
+    architecture's own optimum (or, when a schedule decayed it, less decay does)."""
+    if evidence.get("step_ratio") is None:
+        return
+    if seen.lr_decayed:
+        c.decay_less()
+    c.add("a 10x larger learning rate", [f"optim.lr={_num(c.ctx.lr * 10)}"],
+          reaches=seen.reach, large_above=seen.train_bar)
 
 
-def _value(v) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    if v is None:
-        return "null"
-    if isinstance(v, (list, tuple)):
-        return _list(_value(x) for x in v)
-    return str(v)
+def _longer(c: Catalog, evidence: dict, seen: Outlook) -> None:
+    c.add("train longer", [f"trainer.epochs={c.ctx.epochs * 3}"], reaches=seen.reach,
+          large_above=seen.train_bar)
+    c.add("a larger learning rate", [f"optim.lr={_num(c.ctx.lr * 3)}"], reaches=seen.reach,
+          large_above=seen.train_bar)
 
 
-def _same_kind(a, b) -> bool:
-    """Could a value like `a` stand where the option has `b` (list for list, number for number)?"""
-    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
-        return isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
-    numbers = (int, float)
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool)
-    return (isinstance(a, numbers) and isinstance(b, numbers)) or type(a) is type(b)
+def _flexible_models(c: Catalog, evidence: dict, seen: Outlook) -> None:
+    """A more flexible architecture; where a reference of it was fit, what it reaches."""
+    mlp = next((loss for name, loss in (seen.flexible or {}).items() if name.startswith("mlp")),
+               None)
+    ctx = c.ctx
+    if ctx.input_rank == 3 and ctx.model in ("linear", "logistic", "mlp"):
+        c.add("a CNN: built for images (local patterns, shared weights)", ["model=cnn"])
+    if ctx.input_rank == 2 and ctx.model in ("linear", "logistic", "mlp"):
+        c.add("a recurrent network (GRU): built for sequences", ["model=gru"])
+    if ctx.model in ("linear", "logistic"):
+        c.add("a more flexible model: an MLP with hidden layers", ["model=mlp"], reaches=mlp,
+              large_above=seen.train_bar)
 
 
-def _leaves(node: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in node.items():
-        if isinstance(v, dict):
-            out.update(_leaves(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+def _early_stopping(c: Catalog, evidence: dict, seen: Outlook) -> None:
+    if c.has("reg", "early_stopping"):
+        patience = max(2, min(10, c.ctx.epochs // 10))
+        c.add("early stopping at the validation minimum",
+              [c.reg("early_stopping"), f"reg.early_stopping.patience={patience}"],
+              reaches=seen.min_val, large_above=seen.val_bar)
 
 
-def command(user: list[str], remedy: list[str]) -> str:
-    return " ".join(["dlrun", *(shlex.quote(o) for o in merge(user, remedy))])
+def _safe_lr(c: Catalog, evidence: dict, seen: Outlook) -> None:
+    """A diverged SGD run: the learning rate the curvature at the start allows."""
+    safe = evidence.get("safe_lr")
+    if safe is not None and safe < c.ctx.lr:
+        c.add("a learning rate the curvature at the start allows (1 / lambda_max)",
+              [f"optim.lr={_num(min(safe, c.ctx.lr / 10))}"])
 
 
-class _Catalog:
-    """Builds candidate remedies for one run; drops those that need a missing option or key."""
-
-    def __init__(self, ctx: Context):
-        self.ctx = ctx
-        self.items: list[tuple[str, list[str]]] = []
-
-    def has(self, group: str, option: str) -> bool:
-        return option in self.ctx.options.get(group, set())
-
-    def exists(self, overrides: list[str]) -> bool:
-        switched = {_key(o) for o in overrides if _key(o) in GROUPS}
-        for o in overrides:
-            key, _, value = o.partition("=")
-            key = key.lstrip("+~")
-            if key in GROUPS:
-                names = value.strip("[]").split(",") if value.startswith("[") else [value]
-                if not all(self.has(key, n) for n in names if n):
-                    return False
-            elif not any(key.startswith(g + ".") for g in switched) and key not in self.ctx.keys:
-                return False
-        return True
-
-    def add(self, action: str, overrides: list[str]) -> None:
-        overrides = self.unpin(overrides)
-        if overrides and self.exists(overrides) and all(overrides != o for _, o in self.items):
-            self.items.append((action, overrides))
-
-    def unpin(self, overrides: list[str]) -> list[str] | None:
-        """A group switch under an experiment preset that sets keys of that group: give those
-        keys the new option's own values (its YAML file), or drop the remedy if it lacks them."""
-        out = list(overrides)
-        for o in overrides:
-            group, _, option = o.partition("=")
-            if group == "reg" or group not in self.ctx.pinned or self.ctx.conf_dir is None:
-                continue
-            path = Path(self.ctx.conf_dir, group, f"{option}.yaml")
-            if not path.is_file():
-                return None
-            own = _leaves(OmegaConf.to_container(OmegaConf.load(path)))
-            for key, pinned in _leaves(self.ctx.pinned[group]).items():
-                if any(_key(x) == f"{group}.{key}" for x in out):
-                    continue
-                if key not in own or not _same_kind(pinned, own[key]):
-                    return None  # the preset's value would not even compose with the new option
-                out.append(f"{group}.{key}={_value(own[key])}")
-        return out
-
-    def reg(self, *options: str) -> str:
-        current = [r for r in self.ctx.reg if r not in options]
-        return "reg=" + _list([*current, *options])
-
-    # --- optimization ------------------------------------------------------------------
-    def lower_lr(self, factor: float = 10) -> None:
-        self.add(f"lower the learning rate {factor:g}x", [f"optim.lr={_num(self.ctx.lr / factor)}"])
-
-    def adam(self) -> None:
-        if self.ctx.optim not in ADAPTIVE:
-            self.add("Adam: per-parameter step sizes plus momentum", ["optim=adam"])
-
-    def momentum(self) -> None:
-        c = self.ctx
-        if c.optim == "sgd" and not c.momentum:
-            if self.has("optim", "momentum"):
-                self.add(
-                    "momentum carries the update through flat regions and saddles "
-                    "(10x lower lr: the same step size)",
-                    ["optim=momentum", f"optim.lr={_num(c.lr / 10)}"],
-                )
-
-    def smaller_batch(self) -> None:
-        b = self.ctx.batch_size
-        if b is None or b > 16:
-            smaller = 32 if b is None else max(8, b // 4)
-            self.add(
-                "smaller batches: noisier gradients move off critical points",
-                [f"trainer.batch_size={smaller}"],
-            )
-
-    def relu(self) -> None:
-        if self.ctx.activation is not None and self.ctx.activation not in RELU_LIKE:
-            init = ["model.init=kaiming"] if "model.init" in self.ctx.keys else []
-            self.add(
-                "ReLU activations (with He init): gradients do not shrink through saturated units",
-                ["model.activation=relu", *init],
-            )
-
-    def batchnorm(self) -> None:
-        if self.ctx.batchnorm is False:
-            self.add(
-                "batch normalization: every layer sees standardized inputs",
-                ["model.batchnorm=true"],
-            )
-
-    def gated_cell(self) -> None:
-        if self.ctx.model == "rnn":
-            self.add("a gated cell (GRU) keeps gradients alive over many steps", ["model=gru"])
-
-    def grad_clip(self) -> None:
-        self.add("clip the gradient norm", ["trainer.grad_clip=1.0"])
-
-    def longer(self) -> None:
-        self.add("train longer", [f"trainer.epochs={self.ctx.epochs * 3}"])
-
-    def decay(self) -> None:
-        if self.has("sched", "cosine"):
-            self.add("decay the learning rate over the run", ["sched=cosine"])
-
-    # --- model bias --------------------------------------------------------------------
-    def architecture(self) -> None:
-        c = self.ctx
-        if c.input_rank == 3 and c.model in ("linear", "logistic", "mlp"):
-            self.add("a CNN: built for images (local patterns, shared weights)", ["model=cnn"])
-        if c.input_rank == 2 and c.model in ("linear", "logistic", "mlp"):
-            self.add("a recurrent network (GRU): built for sequences", ["model=gru"])
-        if c.model in ("linear", "logistic"):
-            self.add("a more flexible model: an MLP with hidden layers", ["model=mlp"])
-
-    def capacity(self) -> None:
-        h = self.ctx.hidden
-        if isinstance(h, list) and h:
-            self.add("a wider network", [f"model.hidden={_list(2 * x for x in h)}"])
-            self.add("a deeper network", [f"model.hidden={_list([*h, h[-1]])}"])
-        elif isinstance(h, int):
-            self.add("a wider network", [f"model.hidden={2 * h}"])
-        if "model.hidden_size" in self.ctx.keys:
-            self.add("a wider recurrent state", ["model.hidden_size=128"])
-
-    # --- overfitting -------------------------------------------------------------------
-    def more_data(self) -> None:
-        if self.ctx.n_train is not None:
-            self.add("more training data: all of it instead of a subsample", ["data.n_train=null"])
-
-    def early_stopping(self, patience: int) -> None:
-        if self.has("reg", "early_stopping"):
-            self.add(
-                "early stopping at the validation minimum",
-                [self.reg("early_stopping"), f"reg.early_stopping.patience={patience}"],
-            )
-
-    def regularize(self) -> None:
-        c = self.ctx
-        if "model.dropout" in c.keys:
-            self.add("dropout", [self.reg("dropout"), "reg.dropout.p=0.3"])
-        self.add("L2 weight penalty", [self.reg("l2"), "reg.l2.strength=1e-3"])
-        if c.input_rank in (2, 3):
-            self.add("data augmentation", [self.reg("augment")])
-
-    def fewer_params(self) -> None:
-        h = self.ctx.hidden
-        if isinstance(h, list) and h and max(h) >= 8:
-            self.add(
-                "fewer parameters: a narrower network",
-                [f"model.hidden={_list(max(4, x // 4) for x in h)}"],
-            )
+def _rnn_clip(c: Catalog, evidence: dict, seen: Outlook) -> None:
+    if c.ctx.model in ("rnn", "lstm", "gru"):
+        c.grad_clip()
 
 
-def remedies(verdict: str, findings: list[dict], ctx: Context) -> list[dict]:
-    """Ordered remedies, each `{"action", "command", "overrides"}`."""
-    c = _Catalog(ctx)
-    codes = [f["code"] for f in findings]
-    found = set(codes)
-    evidence = {f["code"]: f["evidence"] for f in findings}
-    if verdict == "model_bias":
-        c.architecture()
-        c.capacity()
-    elif verdict == "optimization":
-        if "exploding_gradients" in found:
-            if ctx.model in ("rnn", "lstm", "gru"):
-                c.grad_clip()
-            c.lower_lr(10)
-            c.grad_clip()
-            c.adam()
-        if "vanishing_gradients" in found:
-            c.batchnorm()
-            c.relu()
-            c.gated_cell()
-            c.adam()
-        if "dead_relus" in found:
-            c.add("leaky ReLU: units keep a gradient below zero", ["model.activation=leaky_relu"])
-            c.lower_lr(3)
-        if "badly_scaled_inputs" in found:
-            c.batchnorm()
-            c.adam()
-        if "lr_too_large" in found:
-            c.lower_lr(10)
-            c.adam()
-            c.decay()
-        if "not_converged" in found:
-            crawling = evidence["not_converged"].get("step_ratio") is not None
-            if crawling:  # the step is a tiny fraction of what the curvature allows
-                c.add("a 10x larger learning rate", [f"optim.lr={_num(ctx.lr * 10)}"])
-            c.longer()
-            c.add("a larger learning rate", [f"optim.lr={_num(ctx.lr * 3)}"])
-            c.adam()
-        if "saddle_point" in found or "local_minimum" in found or "stalled" in found:
-            c.momentum()
-            c.adam()
-            c.smaller_batch()
-            if "local_minimum" in found:
-                c.add("another random start", [f"trainer.seed={ctx.seed + 1}"])
-            if "saddle_point" in found and not ctx.escape_saddle:
-                c.add(
-                    "measure the escape along the negative-curvature direction",
-                    ["diagnose.escape_saddle=true"],
-                )
-        c.adam()
-    elif verdict == "overfitting":
-        c.more_data()
-        ot = evidence.get("overtraining")
-        if ot is not None:
-            c.early_stopping(max(2, min(10, ctx.epochs // 10)))
-        c.regularize()
-        c.fewer_params()
-        if ot is None:
-            c.early_stopping(max(2, min(10, ctx.epochs // 10)))
-    elif verdict == "mismatch":
-        if ctx.test_shift == "rotate" and ctx.input_rank == 3:
-            c.add(
-                "train on rotated images too (augmentation that covers the shift)",
-                [c.reg("augment"), "reg.augment.rotate=90"],
-            )
-        if ctx.test_shift == "noise" and ctx.input_rank != 3:
-            c.add(
-                "train on noisy inputs too (augmentation that covers the shift)",
-                [c.reg("augment"), "reg.augment.noise=1.0"],
-            )
-        c.add("confirm: the same run tested on its own distribution", ["data.test_shift=null"])
-    elif "overtraining" in found:  # good, but it went on past its best epoch
-        c.early_stopping(max(2, min(10, ctx.epochs // 10)))
-    if "no_history" in found:
-        c.add("train for a few epochs", ["trainer.epochs=10"])
-    return [
-        {"action": action, "command": command(ctx.overrides, o), "overrides": o}
-        for action, o in c.items
-    ]
+# The notes' remedies per finding, most promising first. Each entry is called with the
+# catalogue, the finding's evidence and the outlook; the catalogue drops what does not
+# exist, changes nothing, or repeats.
+REMEDIES: dict[Code, tuple] = {
+    Code.NO_HISTORY: (_plain(Catalog.train_a_few_epochs),),
+    Code.EXPLODING_GRADIENTS: (_plain(Catalog.default_init), _safe_lr, _rnn_clip,
+                               _with(Catalog.lower_lr, 10), _plain(Catalog.grad_clip),
+                               _plain(Catalog.adam)),
+    Code.EXPLODING_THROUGH_TIME: (_plain(Catalog.grad_clip), _plain(Catalog.gated_cell),
+                                  _plain(Catalog.shorter_sequences)),
+    Code.VANISHING_THROUGH_TIME: (_plain(Catalog.gated_cell), _plain(Catalog.shorter_sequences),
+                                  _plain(Catalog.adam)),
+    Code.VANISHING_GRADIENTS: (_plain(Catalog.batchnorm), _plain(Catalog.relu),
+                               _plain(Catalog.gated_cell), _plain(Catalog.adam)),
+    Code.DEAD_RELUS: (_plain(Catalog.leaky_relu), _with(Catalog.lower_lr, 3)),
+    Code.BADLY_SCALED_INPUTS: (_plain(Catalog.batchnorm), _plain(Catalog.adam)),
+    Code.LR_TOO_LARGE: (_with(Catalog.lower_lr, 10), _plain(Catalog.adam),
+                        _plain(Catalog.decay)),
+    Code.NOT_CONVERGED: (_crawling, _longer, _plain(Catalog.adam)),
+    Code.SADDLE_POINT: (_plain(Catalog.momentum), _plain(Catalog.adam),
+                        _plain(Catalog.smaller_batch), _plain(Catalog.measure_escape)),
+    Code.LOCAL_MINIMUM: (_plain(Catalog.momentum), _plain(Catalog.adam),
+                         _plain(Catalog.smaller_batch), _plain(Catalog.another_start)),
+    Code.STALLED: (_plain(Catalog.momentum), _plain(Catalog.adam),
+                   _plain(Catalog.smaller_batch)),
+    Code.MODEL_BIAS: (_flexible_models, _plain(Catalog.capacity)),
+    Code.OVERFITTING: (_plain(Catalog.more_data), _plain(Catalog.regularize),
+                       _plain(Catalog.fewer_params)),
+    Code.OVERTRAINING: (_early_stopping,),
+    Code.MISMATCH: (_plain(Catalog.shifted_training_data), _plain(Catalog.augment_toward_shift)),
+}
+# which findings' remedies a verdict offers, in this order, and what closes the list. A
+# gradient that vanishes or explodes is the cause the other symptoms follow from, so its
+# remedies come first; then where the run is stuck; then the other symptoms.
+PATHOLOGIES = (Code.EXPLODING_GRADIENTS, Code.EXPLODING_THROUGH_TIME,
+               Code.VANISHING_THROUGH_TIME, Code.VANISHING_GRADIENTS)
+OPTIMIZATION = (*PATHOLOGIES, Code.DEAD_RELUS, Code.BADLY_SCALED_INPUTS, Code.LR_TOO_LARGE,
+                Code.NOT_CONVERGED, Code.SADDLE_POINT, Code.LOCAL_MINIMUM, Code.STALLED)
+OFFERED: dict[Verdict, tuple[Code, ...]] = {
+    Verdict.OPTIMIZATION: OPTIMIZATION,
+    Verdict.MODEL_BIAS: (Code.MODEL_BIAS, Code.NOT_CONVERGED),
+    Verdict.OVERFITTING: (Code.OVERFITTING, Code.OVERTRAINING),
+    Verdict.MISMATCH: (Code.MISMATCH,),
+    Verdict.GOOD: (Code.OVERTRAINING,),
+    Verdict.INCONCLUSIVE: (),
+}
+CLOSING: dict[Verdict, tuple] = {
+    Verdict.OPTIMIZATION: (_plain(Catalog.adam),),
+    Verdict.OVERFITTING: (_early_stopping,),
+}
+# checks: commands that change what is measured, never the model (a remedy is never one)
+CHECKS: dict[Verdict, tuple] = {Verdict.MISMATCH: (_plain(Catalog.confirm_unshifted),)}
+
+
+def _expect(candidate) -> str | None:
+    if candidate.reaches is None:
+        return None
+    large = candidate.large_above is not None and candidate.reaches > candidate.large_above
+    return f"at best {fmt(candidate.reaches)}" + (", still large" if large else "")
+
+
+def _remedies(c: Catalog, ctx: Context) -> list[Remedy]:
+    return [Remedy(x.action, command(ctx.overrides, x.overrides), x.overrides, _expect(x))
+            for x in c.items]
+
+
+def remedies(outcome: Outcome, ctx: Context, ev: Evidence | None = None
+             ) -> tuple[list[Remedy], list[Remedy]]:
+    """The remedies (ranked: what the evidence shows reaching lowest first, then the table's
+    order) and the checks of a walked map, as complete commands."""
+    seen = outlook(outcome, ev)
+    found = {}
+    for f in outcome.findings:
+        found.setdefault(f.code, f.evidence)
+    c = Catalog(ctx)
+    offered = OFFERED[outcome.verdict]
+    if outcome.stuck in offered:  # after the gradient pathologies that cause it, before the rest
+        rest = [code for code in offered if code != outcome.stuck]
+        causes = [code for code in rest if code in PATHOLOGIES]
+        offered = (*causes, outcome.stuck, *[code for code in rest if code not in PATHOLOGIES])
+    for code in (*offered, Code.NO_HISTORY):
+        for rule in REMEDIES[code] if code in found else ():
+            rule(c, found[code], seen)
+    for rule in CLOSING.get(outcome.verdict, ()):
+        rule(c, {}, seen)
+    c.items.sort(key=lambda x: (x.reaches is None, x.reaches or 0.0))  # stable: table order
+    checks = Catalog(ctx)
+    for rule in CHECKS.get(outcome.verdict, ()):
+        rule(checks, {}, seen)
+    return _remedies(c, ctx), _remedies(checks, ctx)

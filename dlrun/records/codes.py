@@ -31,6 +31,9 @@ class Code(StrEnum):
     TINY_SUBSET_FIT = "tiny_subset_fit"
     TINY_SUBSET_UNINFORMATIVE = "tiny_subset_uninformative"
     FLEXIBLE_MODEL_BETTER = "flexible_model_better"
+    OWN_OPTIMUM_SMALL = "own_optimum_small"
+    OWN_OPTIMUM_LARGE = "own_optimum_large"
+    WORSE_THAN_CONSTANT = "worse_than_constant"
     MODEL_BIAS = "model_bias"
     # where an optimization issue is stuck
     NONFINITE_LOSS = "nonfinite_loss"
@@ -43,6 +46,8 @@ class Code(StrEnum):
     SADDLE_ESCAPE = "saddle_escape"
     # symptoms beside any branch
     VANISHING_GRADIENTS = "vanishing_gradients"
+    VANISHING_THROUGH_TIME = "vanishing_through_time"
+    EXPLODING_THROUGH_TIME = "exploding_through_time"
     DEAD_RELUS = "dead_relus"
     BADLY_SCALED_INPUTS = "badly_scaled_inputs"
     # is the held-out loss large?
@@ -51,4 +56,8 @@ class Code(StrEnum):
     MISMATCH = "mismatch"
     TEST_LARGE_IN_DISTRIBUTION = "test_large_in_distribution"
     GOOD = "good"
+    # what the diagnosis could not measure
     NO_HISTORY = "no_history"
+    SHORT_HISTORY = "short_history"
+    PROBE_FAILED = "probe_failed"
+    PROBES_CUT_SHORT = "probes_cut_short"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlrun.records.codes import Code, Verdict
+from dlrun.records.evidence import Evidence, dump
 from dlrun.records.rows import clean
 
 
@@ -31,7 +32,7 @@ class Finding:
     evidence: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"code": str(self.code), "message": self.message, "evidence": clean(self.evidence)}
+        return {"code": str(self.code), "message": self.message, "evidence": dump(self.evidence)}
 
     @classmethod
     def from_json(cls, data: dict) -> Finding:
@@ -46,13 +47,16 @@ class Remedy:
     action: str
     command: str
     overrides: list[str] = field(default_factory=list)
+    expect: str | None = None  # what the evidence says it can at best reach
 
     def to_json(self) -> dict:
-        return {"action": self.action, "command": self.command}
+        data = {"action": self.action, "command": self.command}
+        return data if self.expect is None else {**data, "expect": self.expect}
 
     @classmethod
     def from_json(cls, data: dict) -> Remedy:
-        return cls(data["action"], data["command"], list(data.get("overrides") or []))
+        return cls(data["action"], data["command"], list(data.get("overrides") or []),
+                   data.get("expect"))
 
 
 @dataclass
@@ -66,7 +70,7 @@ class Decision:
 
     def to_json(self) -> dict:
         return {"node": self.node, "answer": self.answer, "because": self.because,
-                "evidence": clean(self.evidence)}
+                "evidence": dump(self.evidence)}
 
     @classmethod
     def from_json(cls, data: dict) -> Decision:
@@ -80,8 +84,10 @@ class Diagnosis:
     stuck: Code | None = None  # where an optimization issue is stuck
     findings: list[Finding] = field(default_factory=list)
     remedies: list[Remedy] = field(default_factory=list)
+    # commands that change the measurement, not the model (never followed as remedies)
+    checks: list[Remedy] = field(default_factory=list)
     path: list[Decision] = field(default_factory=list)
-    evidence: dict = field(default_factory=dict)
+    evidence: Evidence | None = None
     cost: dict[str, float] = field(default_factory=dict)  # seconds per probe
 
     def has(self, code: Code) -> bool:
@@ -96,8 +102,9 @@ class Diagnosis:
             "stuck": None if self.stuck is None else str(self.stuck),
             "findings": [f.to_json() for f in self.findings],
             "remedies": [r.to_json() for r in self.remedies],
+            "checks": [r.to_json() for r in self.checks],
             "path": [d.to_json() for d in self.path],
-            "evidence": clean(self.evidence),
+            "evidence": {} if self.evidence is None else self.evidence.to_json(),
             "cost": clean(self.cost),
         }
 
@@ -109,8 +116,9 @@ class Diagnosis:
             stuck=None if stuck is None else _code(stuck),
             findings=[Finding.from_json(f) for f in data.get("findings", [])],
             remedies=[Remedy.from_json(r) for r in data.get("remedies", [])],
+            checks=[Remedy.from_json(r) for r in data.get("checks", [])],
             path=[Decision.from_json(d) for d in data.get("path", [])],
-            evidence=data.get("evidence") or {},
+            evidence=Evidence.from_json(data["evidence"]) if data.get("evidence") else None,
             cost=data.get("cost") or {},
         )
 

@@ -1,7 +1,7 @@
-"""The diagnosis as the map itself: a rich tree with the run's path highlighted and the
-evidence beside each decision, then the findings and the remedies; the same as
-Markdown for TensorBoard's text tab. Formatting only: the decisions are made in
-dlrun.diagnose.
+"""The diagnosis as the map itself: a rich tree drawn from the map's own questions and
+leaves, with the run's path highlighted and the evidence beside each decision, then the
+findings and the remedies; the same as Markdown for TensorBoard's text tab. Formatting
+only: the decisions are made in dlrun.diagnose.
 """
 
 from __future__ import annotations
@@ -14,138 +14,121 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from dlrun.diagnose.map import MAP, Node
+from dlrun.diagnose.map import MAP, RESTATED
+from dlrun.diagnose.questions import Leaf, Question, nodes
+from dlrun.records import Diagnosis, Verdict
 from dlrun.report.terminal import console
 
 COLOURS = {
-    "good": "green",
-    "model_bias": "yellow",
-    "optimization": "red",
-    "overfitting": "magenta",
-    "mismatch": "cyan",
-    "inconclusive": "white",
-}
-DECISION_CODES = {
-    "good",
-    "model_bias",
-    "overfitting",
-    "mismatch",
-    "train_loss_large",
-    "simpler_model_better",
-    "tiny_subset_not_fit",
+    Verdict.GOOD: "green",
+    Verdict.MODEL_BIAS: "yellow",
+    Verdict.OPTIMIZATION: "red",
+    Verdict.OVERFITTING: "magenta",
+    Verdict.MISMATCH: "cyan",
+    Verdict.INCONCLUSIVE: "white",
 }
 
 
-def _add(
-    tree: Tree, node: Node, taken: dict, leaves: set[str], on_path: bool, edge: str = ""
-) -> None:
+def _add(tree: Tree, node: Question | Leaf, taken: dict, leaf: str, on_path: bool,
+         edge: str = "") -> None:
     """`node` under `tree`: bold with its answer and evidence when the run passed it, dim otherwise."""
     step = taken.get(node.id) if on_path else None
-    hit = on_path and (step is not None or node.id in leaves)
+    hit = on_path and (step is not None or node.id == leaf)
     text = Text()
     if edge in ("yes", "no"):
         text.append(f"{edge}: ", style="bold" if hit else "dim")
-    style = ("bold reverse" if node.id in leaves else "bold") if hit else "dim"
-    text.append(node.label, style=style)
-    if hit and node.id in leaves:
+    text.append(node.label, style=("bold reverse" if node.id == leaf else "bold") if hit else "dim")
+    if hit and node.id == leaf:
         text.append("  <= this run", style="bold")
     if step is not None:
-        text.append(f"  -> {step['answer'].replace('_', ' ')}", style="bold")
-        text.append(f"\n{step['because']}", style="italic")
+        text.append(f"  -> {step.answer.replace('_', ' ')}", style="bold")
+        text.append(f"\n{step.because}", style="italic")
     branch = tree.add(text)
-    children = node.children.items()
-    if not hit and children and all(not child.children for _, child in children):
+    if not isinstance(node, Question):
+        return
+    children = node.answers.items()
+    if not hit and all(isinstance(child, Leaf) for _, child in children):
         # a branch the run did not take: its leaves on one line
-        branch.add(
-            Text(
-                " | ".join(child.label.split(" -> ")[0].split(":")[0] for _, child in children),
-                style="dim",
-            )
-        )
+        short = (child.label.split(" -> ")[0].split(":")[0] for _, child in children)
+        branch.add(Text(" | ".join(short), style="dim"))
         return
     for answer, child in children:
-        _add(
-            branch,
-            child,
-            taken,
-            leaves,
-            hit and step is not None and step["answer"] == answer,
-            answer,
-        )
+        _add(branch, child, taken, leaf, hit and step is not None and step.answer == answer, answer)
 
 
-def diagnosis_panel(d: dict) -> Panel:
+def _leaf_id(d: Diagnosis) -> str:
+    if d.stuck is not None:
+        return str(d.stuck)
+    last = d.path[-1] if d.path else None
+    for node in nodes(MAP):
+        if isinstance(node, Question) and last is not None and node.id == last.node:
+            child = node.answers.get(last.answer)
+            return child.id if isinstance(child, Leaf) else ""
+    return str(d.verdict)
+
+
+def diagnosis_panel(d: Diagnosis) -> Panel:
     """The map with this run's path, the findings that are not decisions, and the remedies."""
-    verdict = d["verdict"]
-    colour = COLOURS.get(verdict, "white")
-    title = f"diagnosis: [bold {colour}]{verdict.upper().replace('_', ' ')}[/]"
-    if d.get("stuck"):
-        title += f" ({d['stuck'].replace('_', ' ')})"
-    taken = {step["node"]: step for step in d["path"]}
+    colour = COLOURS.get(d.verdict, "white")
+    title = f"diagnosis: [bold {colour}]{d.verdict.upper().replace('_', ' ')}[/]"
+    if d.stuck:
+        title += f" ({d.stuck.replace('_', ' ')})"
     root = Tree(Text("The optimization map", style="bold"), guide_style="dim")
-    _add(root, MAP, taken, {verdict, d.get("stuck") or ""}, on_path=True)
+    _add(root, MAP, {step.node: step for step in d.path}, _leaf_id(d), on_path=True)
     parts = [root]
-    extra = [
-        f for f in d["findings"] if f["code"] not in DECISION_CODES and f["code"] != d.get("stuck")
-    ]
+    shown = {*RESTATED, _leaf_id(d)}  # said by the tree already
+    extra = [f for f in d.findings if str(f.code) not in shown]
     if extra:
         parts.append(Text("\nFindings", style="bold"))
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column()
         for f in extra:
-            grid.add_row(f"  {f['code']}", f["message"])
+            grid.add_row(f"  {f.code}", f.message)
         parts.append(grid)
-    if d["remedies"]:
-        parts.append(Text("\nRemedies (most promising first)", style="bold"))
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(justify="right", no_wrap=True)
-        grid.add_column()
-        for i, r in enumerate(d["remedies"], 1):
-            grid.add_row(f"  {i}.", Text.assemble(r["action"], "\n", (r["command"], "bold cyan")))
-        parts.append(grid)
-    cost = d.get("cost", {})
-    if "total_s" in cost:
-        share = (
-            f" ({cost['share_of_training']:.0%} of the run)" if "share_of_training" in cost else ""
-        )
-        parts.append(
-            Text(
-                f"\nprobes took {cost['total_s']:.2f} s{share}; details in diagnosis.json",
-                style="dim",
-            )
-        )
+    for title, listed in (("Remedies (most promising first)", d.remedies),
+                          ("Checks (they change the measurement, not the model)", d.checks)):
+        if listed:
+            parts.append(Text(f"\n{title}", style="bold"))
+            parts.append(_numbered(listed))
+    if "total_s" in d.cost:
+        share = d.cost.get("share_of_training")
+        share_text = f" ({share:.0%} of the run)" if share is not None else ""
+        parts.append(Text(f"\nprobes took {d.cost['total_s']:.2f} s{share_text}; details in "
+                          "diagnosis.json", style="dim"))
     return Panel(Group(*parts), title=title, title_align="left", border_style=colour)
 
 
-def print_diagnosis(d: dict) -> None:
+def _numbered(remedies) -> Table:
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column()
+    for i, r in enumerate(remedies, 1):
+        action = r.action + (f" ({r.expect})" if r.expect else "")
+        grid.add_row(f"  {i}.", Text.assemble(action, "\n", (r.command, "bold cyan")))
+    return grid
+
+
+def print_diagnosis(d: Diagnosis) -> None:
     console.print(diagnosis_panel(d))
 
 
-def markdown(d: dict) -> str:
+def markdown(d: Diagnosis) -> str:
     """The same content for TensorBoard's text tab."""
-    lines = [f"**verdict: {d['verdict']}**" + (f" ({d['stuck']})" if d.get("stuck") else ""), ""]
-    labels = _labels(MAP)
-    for step in d["path"]:
-        lines.append(
-            f"- {labels.get(step['node'], step['node'])} **{step['answer']}**: {step['because']}"
-        )
+    lines = [f"**verdict: {d.verdict}**" + (f" ({d.stuck})" if d.stuck else ""), ""]
+    labels = {node.id: node.label for node in nodes(MAP)}
+    lines += [f"- {labels.get(s.node, s.node)} **{s.answer}**: {s.because}" for s in d.path]
     lines += ["", "**findings**", ""]
-    lines += [f"- `{f['code']}`: {f['message']}" for f in d["findings"]]
-    if d["remedies"]:
-        lines += ["", "**remedies**", ""]
-        lines += [f"{i}. {r['action']}: `{r['command']}`" for i, r in enumerate(d["remedies"], 1)]
+    lines += [f"- `{f.code}`: {f.message}" for f in d.findings]
+    for title, listed in (("remedies", d.remedies), ("checks", d.checks)):
+        if listed:
+            lines += ["", f"**{title}**", ""]
+            lines += [f"{i}. {r.action}" + (f" ({r.expect})" if r.expect else "")
+                      + f": `{r.command}`" for i, r in enumerate(listed, 1)]
     return "\n".join(lines)
 
 
-def _labels(node: Node) -> dict[str, str]:
-    out = {node.id: node.label}
-    for child in node.children.values():
-        out.update(_labels(child))
-    return out
-
-
-def write_tensorboard(run_dir: Path, d: dict) -> None:
+def write_tensorboard(run_dir: Path, d: Diagnosis) -> None:
     """The diagnosis as text under the run's `tb/` (tag `diagnosis`)."""
     from torch.utils.tensorboard import SummaryWriter
 

@@ -16,19 +16,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-# the knobs users sweep most (DESIGN.md section 3), logged for every run when the config has them
-KNOBS = (
-    "optim.lr",
-    "optim.weight_decay",
-    "trainer.epochs",
-    "trainer.batch_size",
-    "trainer.seed",
-    "model.hidden",
-    "model.activation",
-    "data.n_train",
-    "data.label_noise",
-    "data.test_shift",
-)
+from dlrun.overrides import parse_all
+from dlrun.schema.knobs import common_keys
+
 _ABSENT = object()
 
 
@@ -41,12 +31,11 @@ def _value(value):
     return str(value) if value is not None else "null"
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def hparams_of(cfg: DictConfig) -> dict:
-    """The config groups chosen, the common knobs, and every key the command overrode."""
+    """The config groups chosen, the common knobs, and every key the command overrode.
+
+    The common knobs are the ones users sweep most (DESIGN.md section 3): those whose schema
+    field says `common=True`, logged for every run whose config has them."""
     values: dict = {}
     overrides: list[str] = []
     if HydraConfig.initialized():
@@ -55,7 +44,7 @@ def hparams_of(cfg: DictConfig) -> dict:
             if not group.startswith("hydra") and choice is not None:
                 values[group] = _value(choice)
         overrides = list(hydra.overrides.task)
-    keys = list(KNOBS) + [_key(o) for o in overrides if "/" not in _key(o)]
+    keys = common_keys(cfg) + [o.key for o in parse_all(overrides, strict=False) if "/" not in o.key]
     for key in keys:
         if key in values:  # a group choice (optim=sgd) is already there
             continue

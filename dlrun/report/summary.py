@@ -1,4 +1,4 @@
-"""summary.json: how the run ended, its final and best epochs, its size, speed and provenance."""
+"""summary.json's record of a training run: its final and best epochs, speed and provenance."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from pathlib import Path
 import torch
 
 import dlrun
-from dlrun.report.files import best_row
-
-TIMING = ("step_time_s", "epoch_time_s")  # kept out of metrics.jsonl, which is bitwise reproducible
+from dlrun.records import EpochRow, Summary, best_row
 
 
 def _git_commit() -> str | None:
@@ -41,24 +39,23 @@ def environment(device: torch.device) -> dict:
     }
 
 
-def summarize(rows: list[dict], timed: list[dict], run_dir: Path, params: int,
-              device: torch.device, wall: float) -> dict:
+def summarize(rows: list[EpochRow], timed: list[EpochRow], run_dir: Path, params: int,
+              device: torch.device, wall: float) -> Summary:
     """Final and best rows of all epochs; speed of the epochs this process ran (`timed`)."""
-    final = rows[-1] if rows else {}
-    steps = sum(r["steps"] for r in timed)
-    step_time = sum(r["step_time_s"] for r in timed)
-    return {
-        "status": "ok",
-        "run_dir": str(run_dir),
-        "final": final,
-        "best": best_row(rows),
-        "epochs": len(rows),
-        "steps": steps,
-        "params": params,
-        "device": str(device),
-        "wall_time_s": wall,
-        "train_time_s": step_time,
-        "steps_per_s": steps / step_time if step_time > 0 else 0.0,
-        "eval_share": 1 - step_time / max(sum(r["epoch_time_s"] for r in timed), 1e-12),
-        "environment": environment(device),
-    }
+    steps = sum(r.steps for r in timed)
+    step_time = sum(r.step_time_s for r in timed)
+    return Summary(
+        status="ok",
+        run_dir=str(run_dir),
+        final=rows[-1] if rows else None,
+        best=best_row(rows),
+        epochs=len(rows),
+        steps=steps,
+        params=params,
+        device=str(device),
+        wall_time_s=wall,
+        train_time_s=step_time,
+        steps_per_s=steps / step_time if step_time > 0 else 0.0,
+        eval_share=1 - step_time / max(sum(r.epoch_time_s for r in timed), 1e-12),
+        environment=environment(device),
+    )

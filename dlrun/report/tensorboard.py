@@ -11,7 +11,7 @@ from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
 
-SPLITS = ("train", "val", "test")
+from dlrun.records import SPLITS, EpochRow
 
 
 class TensorBoardLog:
@@ -20,15 +20,15 @@ class TensorBoardLog:
         self.run = SummaryWriter(str(root), purge_step=purge_step)
         self.splits = {s: SummaryWriter(str(root / s), purge_step=purge_step) for s in SPLITS}
 
-    def epoch(self, row: dict) -> None:
-        step = row["epoch"]
+    def epoch(self, row: EpochRow) -> None:
         for split, writer in self.splits.items():
-            for key, value in row.items():
-                if key.startswith(split + "_") and value is not None:
-                    writer.add_scalar(key[len(split) + 1 :], value, step)
-        for key in ("lr", "grad_norm", "batch_loss"):  # grad_norm: absent with diagnose=off
-            if key in row:
-                self.run.add_scalar(key, row[key], step)
+            for name, value in row.splits.get(split, {}).items():
+                if value is not None:
+                    writer.add_scalar(name, value, row.epoch)
+        for name in ("lr", "grad_norm", "batch_loss"):  # grad_norm: absent with diagnose=off
+            value = getattr(row, name)
+            if value is not None:
+                self.run.add_scalar(name, value, row.epoch)
 
     def text(self, tag: str, markdown: str, step: int = 0) -> None:
         self.run.add_text(tag, markdown, step)

@@ -8,24 +8,29 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from dlrun.records import SPLITS, EpochRow, Summary
+
 console = Console()
 
 
-def _metric(row: dict, split: str) -> str:
-    if f"{split}_exact" in row:  # seq2seq: whole target sequences right
-        return f"{split}_exact {row[f'{split}_exact']:.3f}"
-    if f"{split}_acc" in row:
-        return f"{split}_acc {row[f'{split}_acc']:.3f}"
-    if f"{split}_mae" in row:
-        return f"{split}_mae {row[f'{split}_mae']:.4f}"
+# the task metric a line shows, in order of preference: seq2seq's whole-sequence exact
+# match, accuracy, mean absolute error
+SHOWN = (("exact", ".3f"), ("acc", ".3f"), ("mae", ".4f"))
+
+
+def _metric(row: EpochRow, split: str) -> str:
+    for name, spec in SHOWN:
+        value = row.metric(split, name)
+        if value is not None:
+            return f"{split}_{name} {value:{spec}}"
     return ""
 
 
-def epoch_line(row: dict, epochs: int) -> str:
+def epoch_line(row: EpochRow, epochs: int) -> str:
     return (
-        f"epoch {row['epoch']:>{len(str(epochs))}}/{epochs}  "
-        f"train_loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
-        f"{_metric(row, 'val')}  lr {row['lr']:.3g}"
+        f"epoch {row.epoch:>{len(str(epochs))}}/{epochs}  "
+        f"train_loss {row.loss('train'):.4f}  val_loss {row.loss('val'):.4f}  "
+        f"{_metric(row, 'val')}  lr {row.lr:.3g}"
     )
 
 
@@ -47,12 +52,12 @@ class EpochDisplay:
             self.task = self.progress.add_task("train", total=epochs, completed=start, status="")
             self.progress.start()
 
-    def update(self, row: dict) -> None:
+    def update(self, row: EpochRow) -> None:
         if self.mode == "bar":
-            status = f"loss {row['train_loss']:.4f} val {row['val_loss']:.4f} {_metric(row, 'val')}"
-            self.progress.update(self.task, completed=row["epoch"], status=status)
+            status = f"loss {row.loss('train'):.4f} val {row.loss('val'):.4f} {_metric(row, 'val')}"
+            self.progress.update(self.task, completed=row.epoch, status=status)
         elif self.mode == "lines":
-            if row["epoch"] % self.every == 0 or row["epoch"] == self.epochs:
+            if row.epoch % self.every == 0 or row.epoch == self.epochs:
                 print(epoch_line(row, self.epochs), flush=True)
 
     def close(self) -> None:
@@ -60,38 +65,36 @@ class EpochDisplay:
             self.progress.stop()
 
 
-def result_table(summary: dict) -> Table:
+def result_table(summary: Summary) -> Table:
     """Final and best metrics per split, then the run's cost."""
-    final, best = summary["final"], summary["best"]
-    metric = next((m for m in ("exact", "acc", "mae") if f"val_{m}" in final), None)
-    table = Table(title=f"dlrun result: {summary['run_dir']}", show_header=True)
+    final, best = summary.final or EpochRow(), summary.best
+    metric = next((m for m, _ in SHOWN if final.metric("val", m) is not None), None)
+    table = Table(title=f"dlrun result: {summary.run_dir}", show_header=True)
     table.add_column("")
-    for split in ("train", "val", "test"):
+    for split in SPLITS:
         table.add_column(split, justify="right")
 
-    def fmt(value):
-        return "-" if value is None else f"{value:.4f}"
+    def cells(row: EpochRow, name: str) -> list[str]:
+        return ["-" if row.metric(s, name) is None else f"{row.metric(s, name):.4f}" for s in SPLITS]
 
-    if summary.get("status") == "failed":
-        table.title += f" [bold red]FAILED: {summary['error']}"
+    if summary.status == "failed":
+        table.title += f" [bold red]FAILED: {summary.error}"
 
-    table.add_row("final loss", *(fmt(final.get(f"{s}_loss")) for s in ("train", "val", "test")))
+    table.add_row("final loss", *cells(final, "loss"))
     if metric:
-        table.add_row(f"final {metric}", *(fmt(final.get(f"{s}_{metric}")) for s in ("train", "val", "test")))
-    if best:
-        table.add_row(f"best epoch {best['epoch']} loss",
-                      *(fmt(best.get(f"{s}_loss")) for s in ("train", "val", "test")))
+        table.add_row(f"final {metric}", *cells(final, metric))
+    if best is not None:
+        table.add_row(f"best epoch {best.epoch} loss", *cells(best, "loss"))
         if metric:
-            table.add_row(f"best epoch {best['epoch']} {metric}",
-                          *(fmt(best.get(f"{s}_{metric}")) for s in ("train", "val", "test")))
+            table.add_row(f"best epoch {best.epoch} {metric}", *cells(best, metric))
     table.caption = (
-        f"{summary['params']:,} parameters on {summary['device']}; {summary['epochs']} epochs, "
-        f"{summary['steps']} steps in {summary['wall_time_s']:.1f} s ({summary['steps_per_s']:.0f} steps/s)"
+        f"{summary.params:,} parameters on {summary.device}; {summary.epochs} epochs, "
+        f"{summary.steps} steps in {summary.wall_time_s:.1f} s ({summary.steps_per_s:.0f} steps/s)"
     )
     return table
 
 
-def print_result(summary: dict) -> None:
+def print_result(summary: Summary) -> None:
     console.print(result_table(summary))
     sys.stdout.flush()
 

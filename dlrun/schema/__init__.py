@@ -2,7 +2,9 @@
 
 Each YAML option extends its schema with `- /_schema_<group>_<option>@_here_` in its
 defaults list, so every knob has a type and `optim.lr=fast` or `trainer.epochz=3`
-fail inside Hydra with its own message. No torch here: `dlrun --help` stays fast.
+fail inside Hydra with its own message. A schema field also holds the knob's default,
+range and meaning (`dlrun.schema.knobs`); the YAML sets only what its option changes.
+No torch here: `dlrun --help` stays fast.
 """
 
 from hydra.core.config_store import ConfigStore
@@ -16,12 +18,13 @@ from dlrun.schema import (
     model,
     optim,
     reg,
+    run,
     sched,
     tokens,
     trainer,
 )
 
-GROUPS = (trainer, optim, model, data, tokens, reg, loss, sched, cv, lr_find, diagnose)
+GROUPS = (trainer, optim, model, data, tokens, reg, loss, sched, cv, lr_find, diagnose, run)
 
 
 def register_schemas() -> None:

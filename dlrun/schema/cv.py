@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dlrun.schema.knobs import at_least, knob
+
 
 @dataclass
 class CVConfig:
-    folds: int | None = None  # null: one ordinary run; N >= 2: train one model per fold
-    stratified: bool = True  # classification: keep class proportions in every fold
+    folds: int | None = knob(None, "null: one ordinary run; N >= 2: train one model per fold",
+                             at_least(2, ", or null for one ordinary run"))
+    stratified: bool = knob(True, "classification: every fold keeps the class proportions")
 
 
 SCHEMAS = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dlrun.schema.knobs import FRACTION, POSITIVE, knob
+
 
 @dataclass
 class AutoLossConfig:
@@ -23,7 +25,7 @@ class MAEConfig:
 @dataclass
 class HuberConfig:
     _target_: str = "dlrun.train.losses.Huber"
-    delta: float = 1.0  # squared error below delta, linear above
+    delta: float = knob(1.0, "squared error below delta, linear above", POSITIVE)
 
 
 @dataclass
@@ -34,7 +36,8 @@ class BCEConfig:
 @dataclass
 class CrossEntropyConfig:
     _target_: str = "dlrun.train.losses.CrossEntropy"
-    label_smoothing: float = 0.0  # weight e on a uniform target: (1-e) true class + e/C each
+    label_smoothing: float = knob(
+        0.0, "e: train towards (1-e) on the true class plus e/C on every class", FRACTION)
 
 
 SCHEMAS = {

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dlrun.schema.data import DataConfig
+from dlrun.schema.data import DataConfig, GeneratedConfig, length
+from dlrun.schema.knobs import NON_NEGATIVE, POSITIVE, at_least, between, knob
+
+UNSUPPORTED = "not supported"
 
 
 @dataclass
-class SymbolTaskConfig(DataConfig):
-    n: int = 5000  # examples before the splits (duplicates dropped)
-    length: int = 8  # symbols per source
-    symbols: int = 10  # distinct symbols, 2-10 (the digits 0..symbols-1)
+class TokenTaskConfig(GeneratedConfig):
+    """Seq2seq toy tasks: label noise and test shifts do not apply."""
+
+    n: int = knob(5000, "examples before the splits (duplicates dropped)")
+    label_noise: float = knob(0.0, UNSUPPORTED)
+    test_shift: str | None = knob(None, UNSUPPORTED)
+
+
+@dataclass
+class SymbolTaskConfig(TokenTaskConfig):
+    length: int = length(8, "symbols per source")
+    symbols: int = knob(10, "distinct symbols, 2-10 (the digits 0..symbols-1)", between(2, 10))
 
 
 @dataclass
@@ -30,22 +41,27 @@ class SortConfig(SymbolTaskConfig):
 
 
 @dataclass
-class AddConfig(DataConfig):
+class AddConfig(TokenTaskConfig):
     _target_: str = "dlrun.data.seq2seq.add"
-    n: int = 5000
-    digits: int = 3  # digits per operand (zero-padded); the sum gets one more
+    n: int = knob(5000, "distinct operand pairs (all of them if there are fewer)")
+    digits: int = knob(3, "digits per operand (zero-padded); the sum gets one more", between(1, 9))
 
 
 @dataclass
 class TextConfig(DataConfig):
     _target_: str = "dlrun.data.text.text"
-    path: str | None = None  # a UTF-8 text file
-    block: int = 64  # characters of context per training window
-    stride: int | None = None  # spacing of training windows; null: block (no overlap)
-    sample_chars: int = 300  # characters generated after training (0: none)
-    temperature: float = 0.8  # sampling temperature of that sample
+    n_train: int | None = knob(None, "keep this many training windows; null: all of them")
     val_fraction: float = 0.1
     test_fraction: float = 0.1
+    label_noise: float = knob(0.0, UNSUPPORTED)
+    test_shift: str | None = knob(None, UNSUPPORTED)
+    path: str | None = knob(None, "a UTF-8 text file")
+    block: int = knob(64, "characters of context per training window", at_least(1, " characters"))
+    stride: int | None = knob(None, "spacing of training windows; null: block (no overlap)",
+                              at_least(1, ", or null for the block length"))
+    sample_chars: int = knob(300, "characters generated after training (0: none)", NON_NEGATIVE)
+    temperature: float = knob(
+        0.8, "sampling temperature of that sample (lower: safer, more repetitive)", POSITIVE)
 
 
 SCHEMAS = {

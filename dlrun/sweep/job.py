@@ -12,7 +12,6 @@ records `status: "failed"` and a one-line `error` in the job's summary.json, and
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -25,7 +24,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from dlrun.errors import RunFailed, UserError, find_cause
-from dlrun.report.files import best_row, read_metrics, write_json
+from dlrun.records import Summary, best_row, read_rows, read_summary
+from dlrun.report.files import write_json
 
 
 class JobFailed(RuntimeError):
@@ -49,27 +49,16 @@ def record_failure(
     run_dir: Path, reason: str, wall_time_s: float, trace: str | None = None
 ) -> None:
     """Mark the job failed in summary.json, keeping what the run itself wrote there."""
-    path = run_dir / "summary.json"
-    summary = {}
-    if path.is_file():
-        try:
-            summary = json.loads(path.read_text())
-        except ValueError:
-            summary = {}
-    if summary.get("status") != "failed":  # a summary from an earlier, finished attempt is stale
-        rows = read_metrics(run_dir / "metrics.jsonl")
-        summary = {
-            "run_dir": str(run_dir),
-            "final": rows[-1] if rows else {},
-            "best": best_row(rows),
-            "epochs": len(rows),
-            "wall_time_s": wall_time_s,
-        }
-    summary.update(status="failed", error=summary.get("error") or reason)
+    summary = read_summary(run_dir)
+    if summary is None or summary.status != "failed":  # an earlier, finished attempt's is stale
+        rows = read_rows(run_dir / "metrics.jsonl")
+        summary = Summary(run_dir=str(run_dir), final=rows[-1] if rows else None,
+                          best=best_row(rows), epochs=len(rows), wall_time_s=wall_time_s)
+    summary.status, summary.error = "failed", summary.error or reason
     if trace:
-        summary["traceback"] = trace
+        summary.traceback = trace
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(path, summary)
+    write_json(run_dir / "summary.json", summary.to_json())
 
 
 def _fail(reason: str) -> float:
@@ -95,12 +84,12 @@ def run_sweep_job(run_job: Callable[[DictConfig], float], cfg: DictConfig) -> fl
         return _fail(reason)
     if _rank() > 0:  # a data-parallel job's other ranks (Slurm tasks): rank 0 writes the files
         return value
-    summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    if summary.get("status") == "failed" or not math.isfinite(value):
-        reason = summary.get("error") or f"the job returned {value} as its val loss"
+    summary = read_summary(run_dir)
+    if (summary is not None and summary.status == "failed") or not math.isfinite(value):
+        reason = (summary and summary.error) or f"the job returned {value} as its val loss"
         record_failure(run_dir, reason, time.perf_counter() - started)
         return _fail(reason)
-    if summary:  # what the sweeper got, which the sweep summary ranks jobs by
-        write_json(summary_path, {**summary, "objective": value})
+    if summary is not None:  # what the sweeper got, which the sweep summary ranks jobs by
+        summary.objective = value
+        write_json(run_dir / "summary.json", summary.to_json())
     return value

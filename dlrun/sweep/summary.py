@@ -19,7 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from dlrun.report.files import read_metrics, write_json
+from dlrun.overrides import parse_all
+from dlrun.records import read_rows
+from dlrun.report.files import write_json
 
 SUMMARY_JSON = "sweep_summary.json"
 SUMMARY_MD = "sweep_summary.md"
@@ -68,7 +70,7 @@ def read_job(job_dir: Path, sweep_dir: Path, fallback_num: int = 0) -> dict:
     """One job's row: its overrides, final and best metrics, verdict, status and cost."""
     overrides = _read_yaml(job_dir / ".hydra" / "overrides.yaml") or []
     summary = _read_json(job_dir / "summary.json")
-    rows = read_metrics(job_dir / "metrics.jsonl")
+    rows = [row.to_json() for row in read_rows(job_dir / "metrics.jsonl")]
     final = summary.get("final") or (rows[-1] if rows else {})
     best = summary.get("best") or {}
     status, error = summary.get("status", "ok"), summary.get("error")
@@ -101,21 +103,16 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted({p.parent.parent for p in sweep_dir.glob("**/.hydra/overrides.yaml")})
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def _swept(jobs: list[dict]) -> tuple[list[str], list[str]]:
     """Override keys whose values differ between jobs, and the overrides all jobs share."""
     values: dict[str, set[str]] = {}
+    job_keys = []
     for job in jobs:
-        for override in job["overrides"]:
-            values.setdefault(_key(override), set()).add(override)
-    swept = [
-        k
-        for k, v in values.items()
-        if len(v) > 1 or any(k not in {_key(o) for o in job["overrides"]} for job in jobs)
-    ]
+        parsed = parse_all(job["overrides"], strict=False)
+        job_keys.append({o.key for o in parsed})
+        for override in parsed:
+            values.setdefault(override.key, set()).add(override.text)
+    swept = [k for k, v in values.items() if len(v) > 1 or any(k not in keys for keys in job_keys)]
     common = sorted(next(iter(v)) for k, v in values.items() if k not in swept)
     return swept, common
 
@@ -169,16 +166,16 @@ def _seconds(value) -> str:
 
 def _short(override: str) -> str:
     """`optim.lr=0.004430375245218269` reads as `optim.lr=0.00443` in the table."""
-    key, sep, value = override.partition("=")
-    try:
-        number = float(value)
-    except ValueError:
-        return override
-    return f"{key}={number:.3g}" if len(value) > 8 and math.isfinite(number) else override
+    for parsed in parse_all([override], strict=False):
+        number = parsed.value
+        if isinstance(number, float) and len(parsed.value_text) > 8 and math.isfinite(number):
+            return f"{parsed.prefix}{parsed.key}={number:.3g}"
+    return override
 
 
 def _shown_overrides(job: dict, swept: list[str]) -> str:
-    shown = [o for o in job["overrides"] if _key(o) in swept] if swept else job["overrides"]
+    parsed = parse_all(job["overrides"], strict=False)
+    shown = [o.text for o in parsed if o.key in swept] if swept else job["overrides"]
     return " ".join(_short(o) for o in shown) or "(defaults)"
 
 

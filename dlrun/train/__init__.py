@@ -1,5 +1,6 @@
 """Training: the loop, evaluation, checkpoints, losses and metrics per task."""
 
+from dlrun.train.components import Components
 from dlrun.train.loop import fit
 
-__all__ = ["fit"]
+__all__ = ["Components", "fit"]

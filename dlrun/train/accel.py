@@ -1,6 +1,5 @@
 """Speed knobs, each built on torch's own mechanism and each with a CPU fallback.
 
-- threads: torch's intra-op threads, split between jobs that a parallel launcher runs at once
 - precision: autocast to bf16 / fp16 (fp16 with a GradScaler), or plain fp32
 - compile: torch.compile of the training forward (`reduce-overhead`, i.e. CUDA graphs, on CUDA)
 - channels_last: NHWC memory format for image models on CUDA
@@ -17,23 +16,15 @@ import torch
 from torch import nn
 
 from dlrun.errors import UserError
+from dlrun.train.threads import core_share, cores_available
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def default_threads(parallel_jobs: int = 1) -> int:
-    """The cores this process may use, shared fairly among jobs that run at the same time."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, parallel_jobs))
-
-
-def configure_backend(trainer, device: torch.device, parallel_jobs: int = 1) -> int:
-    """Threads, TF32 and determinism for this process; returns the thread count used."""
-    threads = trainer.threads or default_threads(parallel_jobs)
-    torch.set_num_threads(threads)
+def configure_backend(trainer, device: torch.device, parallel: int = 1) -> None:
+    """TF32 and determinism for this process, and its threads until the model is built
+    (trainer.threads, or its share of the cores; `threads.use_threads` then picks the run's)."""
+    torch.set_num_threads(trainer.threads or core_share(cores_available(), parallel))
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = bool(trainer.tf32)
         torch.backends.cudnn.allow_tf32 = bool(trainer.tf32)
@@ -41,7 +32,6 @@ def configure_backend(trainer, device: torch.device, parallel_jobs: int = 1) -> 
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
-    return threads
 
 
 def check_precision(precision: str, device: torch.device) -> None:
@@ -138,9 +128,8 @@ def compile_for_training(net: nn.Module, trainer, device: torch.device) -> nn.Mo
     return torch.compile(net, mode="reduce-overhead" if device.type == "cuda" else None)
 
 
-def peak_memory(device: torch.device) -> dict:
-    """Peak resident host memory of this process and, on CUDA, peak allocated device memory."""
-    peak = {"host_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    if device.type == "cuda":
-        peak["device_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-    return peak
+def peak_memory(device: torch.device) -> tuple[float, float | None]:
+    """Peak resident host memory of this process and, on CUDA, peak allocated device memory (MB)."""
+    host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    on_device = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return host, on_device

@@ -1,4 +1,5 @@
-"""Data-parallel training on several processes with torch DistributedDataParallel.
+"""This process's world: alone (`World`), or one rank of a data-parallel run with torch
+DistributedDataParallel (`DistributedWorld`). `fit` speaks to both through the same methods.
 
 Three ways in, one code path: `trainer.devices=N` makes the job spawn N processes
 itself; `torchrun --nproc_per_node=N -m dlrun ...` starts them from outside; Slurm
@@ -11,9 +12,9 @@ trains on rows r, r+N, ... of it. The loss is each rank's sum over its rows time
 N / (global batch size), so DDP's gradient average is exactly the gradient of the
 global batch mean: N processes reproduce one process with the same global batch and
 seed (up to float summation order; BatchNorm statistics and dropout masks are per rank).
-Evaluation is sharded the same way and its sums are all-reduced. Only rank 0 writes:
-the other ranks run with progress, checkpoints and diagnosis off, into a scratch
-directory that is removed when they exit.
+Evaluation is sharded the same way, by the one `evaluate`, and its sums are all-reduced.
+Only rank 0 writes: the other ranks run with progress, checkpoints and diagnosis off, into
+a scratch directory that is removed when they exit.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import os
 import shutil
 import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -31,24 +32,83 @@ import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
-from dlrun.data.batches import chunks
 from dlrun.errors import UserError
 from dlrun.train.device import resolve_device
-from dlrun.train.task import finish_metrics, loss_sums
+from dlrun.train.evaluate import evaluate
 
 
 @dataclass
 class World:
-    """This process's place among the ranks, and the collectives the loop needs."""
+    """One process alone: rank 0 of 1, whose collectives leave everything as it is.
 
-    rank: int
-    size: int
-    local_size: int  # ranks on this machine
-    device: torch.device
+    `fit` speaks to every world through these methods, so the same loop trains one process
+    and one rank of many (`DistributedWorld`) without asking which it is.
+    """
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    rank: int = 0
+    size: int = 1
+    local_size: int = 1  # ranks on this machine (they share its cores)
 
     @property
     def is_main(self) -> bool:
+        """The process that writes the run directory."""
         return self.rank == 0
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The module the training steps call."""
+        return model
+
+    def shard(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This process's rows of a global batch: all of them."""
+        return x, y
+
+    def batch_loss(self, criterion, out: torch.Tensor, y: torch.Tensor, rows: int) -> torch.Tensor:
+        """The loss whose gradient is the gradient of the global batch's mean: the mean itself
+        (the loss's own reduction, which for cross-entropy is one fused kernel)."""
+        return criterion(out, y)
+
+    def stops_now(self, requested: bool) -> bool:
+        """Whether a stop request ends the epoch at once (between steps): alone, it does."""
+        return requested
+
+    def any(self, flag: bool) -> bool:
+        """True when `flag` is true in any process."""
+        return flag
+
+    def mean(self, total: torch.Tensor) -> torch.Tensor:
+        """The mean of `total` over the processes."""
+        return total
+
+    def add_up(self, sums: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Every process's evaluation sums added together."""
+        return sums
+
+    def evaluate(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,
+                 chunk: int, loss=None) -> dict:
+        """A split's metrics: this process evaluates its rows, the sums are added up."""
+        return evaluate(model, x, y, task, chunk, loss,
+                        rows=slice(self.rank, None, self.size), add_up=self.add_up)
+
+    def own_outputs(self, cfg: DictConfig, run_dir: Path) -> tuple[DictConfig, Path]:
+        """The config and run directory this process writes: the run's own, for the main one;
+        for the others no output and a scratch directory removed at exit."""
+        if self.is_main:
+            return cfg, run_dir
+        cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+        with open_dict(cfg):
+            cfg.trainer.progress = "off"
+            cfg.trainer.checkpoint = False
+            if "diagnose" in cfg:
+                cfg.diagnose.enabled = False
+        scratch = tempfile.mkdtemp(prefix=f"dlrun-rank{self.rank}-")
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        return cfg, Path(scratch)
+
+
+class DistributedWorld(World):
+    """One rank of several, joined in a process group: DDP gradients, sharded batches and
+    evaluation, and sums all-reduced over the ranks."""
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """DDP around the model (SyncBatchNorm first on CUDA, so BN sees the global batch)."""
@@ -59,16 +119,18 @@ class World:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
-    def shard(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """This rank's rows of a global batch, and the weight that makes its loss sum a share
-        of the global mean: DDP averages gradients over ranks, so the weight is N / batch."""
-        return x[self.rank :: self.size], y[self.rank :: self.size], self.size / len(x)
+    def shard(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows rank, rank + N, ... of the global batch."""
+        return x[self.rank :: self.size], y[self.rank :: self.size]
 
-    def mean(self, total: torch.Tensor) -> torch.Tensor:
-        """Sum over ranks divided by the number of ranks (a device tensor; no host sync)."""
-        total = total.clone()
-        dist.all_reduce(total)
-        return total / self.size
+    def batch_loss(self, criterion, out: torch.Tensor, y: torch.Tensor, rows: int) -> torch.Tensor:
+        """This rank's loss sum times N / (global batch rows): DDP averages the gradients over
+        the N ranks, which makes them exactly the gradient of the global batch's mean."""
+        return criterion.per_example(out, y).sum() * (self.size / rows)
+
+    def stops_now(self, requested: bool) -> bool:
+        """Ranks stop together, at the end of an epoch (`any`), never between steps."""
+        return False
 
     def any(self, flag: bool) -> bool:
         """True on every rank when it is true on any (one host sync; call once per epoch)."""
@@ -76,34 +138,18 @@ class World:
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item())
 
-    @torch.inference_mode()
-    def evaluate(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, chunk: int, loss=None
-    ) -> dict:
-        """Like `evaluate.evaluate`, on this rank's rows, with the sums all-reduced."""
-        was_training = model.training
-        model.eval()
-        totals: dict[str, torch.Tensor] = {}
-        for xb, yb in chunks(x[self.rank :: self.size], y[self.rank :: self.size], chunk):
-            for key, value in loss_sums(task, model(xb), yb, loss).items():
-                totals[key] = totals[key] + value if key in totals else value
-        model.train(was_training)
-        keys = sorted(totals)
-        stacked = torch.stack([totals[k].double() for k in keys])
-        dist.all_reduce(stacked)
-        return finish_metrics(task, dict(zip(keys, stacked.unbind())), y)
+    def mean(self, total: torch.Tensor) -> torch.Tensor:
+        """Sum over ranks divided by the number of ranks (a device tensor; no host sync)."""
+        total = total.clone()
+        dist.all_reduce(total)
+        return total / self.size
 
-    def follower(self, cfg: DictConfig) -> tuple[DictConfig, Path]:
-        """The config and run directory of a rank other than 0: no output, a scratch dir."""
-        cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
-        with open_dict(cfg):
-            cfg.trainer.progress = "off"
-            cfg.trainer.checkpoint = False
-            if "diagnose" in cfg:
-                cfg.diagnose.enabled = False
-        scratch = tempfile.mkdtemp(prefix=f"dlrun-rank{self.rank}-")
-        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-        return cfg, Path(scratch)
+    def add_up(self, sums: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One all-reduce of every sum (in float64, so counts stay exact)."""
+        keys = sorted(sums)
+        stacked = torch.stack([sums[k].double() for k in keys])
+        dist.all_reduce(stacked)
+        return dict(zip(keys, stacked.unbind()))
 
 
 def _from_submitit() -> None:
@@ -119,12 +165,13 @@ def _from_submitit() -> None:
         TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
 
 
-def setup(trainer: DictConfig) -> World | None:
-    """Join the process group when this process is one rank of several; None otherwise."""
+def setup(trainer: DictConfig) -> World:
+    """This process's world: one rank of several (joined to the process group) when it was
+    started as one (spawned, torchrun, Slurm tasks), else a process alone on its device."""
     _from_submitit()
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
-        return None
+        return World(resolve_device(trainer.device))
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     local_size = int(os.environ.get("LOCAL_WORLD_SIZE", size))
     device = resolve_device(trainer.device)
@@ -139,7 +186,7 @@ def setup(trainer: DictConfig) -> World | None:
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, rank=rank, world_size=size)
-    return World(rank, size, local_size, device)
+    return DistributedWorld(device, rank, size, local_size)
 
 
 def _free_port() -> int:

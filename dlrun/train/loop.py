@@ -1,9 +1,11 @@
 """The training loop: one flat pass per epoch, read by the host once per epoch.
 
-`fit` is a generator: it yields each epoch's metrics row, and writes that
-epoch's checkpoint only after the caller has logged the row, so a crash never
-leaves a checkpoint ahead of the metrics. Inside an epoch nothing waits on the
-device: losses and gradient norms accumulate as device tensors.
+`fit` is a generator: it yields each epoch's `EpochRow`, and writes that epoch's checkpoint
+only after the caller has logged the row, so a crash never leaves a checkpoint ahead of
+the metrics. Inside an epoch nothing waits on the device: losses and gradient norms
+accumulate as device tensors. The same loop trains one process and one rank of several:
+the `world` (see `distributed`) decides which rows this process trains on and how its
+sums meet the other ranks'.
 """
 
 from __future__ import annotations
@@ -12,13 +14,11 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
 
-from dlrun.data import Dataset
 from dlrun.data.batches import shuffled_batches, steps_per_epoch
+from dlrun.records import SPLITS, EpochRow
 from dlrun.train.accel import (
     autocast,
     compile_for_training,
@@ -26,103 +26,41 @@ from dlrun.train.accel import (
     eval_batch_size,
     grad_scaler,
 )
-from dlrun.train.checkpoint import restore_rng, rng_state, save_atomic
-from dlrun.train.early_stopping import EarlyStopping
-from dlrun.train.evaluate import evaluate
+from dlrun.train.bookkeeping import Bookkeeping, GradNorms
+from dlrun.train.components import Components
+from dlrun.train.distributed import World
 from dlrun.train.task import loss_fn
 
-if TYPE_CHECKING:
-    from dlrun.train.distributed import World
-
-SPLITS = ("train", "val", "test")
-# the gradient norm is sampled on every 16th optimizer step of the run, and at least every
-# 4th epoch (every step when clipping needs it): it costs several kernel launches, 30-45 us
-# on a CPU, 1-2% of a 4-step MNIST-1D epoch if sampled in each. An epoch's grad_norm is the
-# mean of its samples; an epoch without one has none.
-NORM_EVERY, NORM_EPOCHS = 16, 4
-
-
-def global_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """The L2 norm of all `tensors` together (one device), as torch.nn.utils.get_total_norm
-    computes it, but in one `_foreach_norm` call: on a CPU get_total_norm loops over the
-    tensors in Python, which cost 3.7% of a batch-1000 MLP epoch here against 2.0%."""
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+ONE_PROCESS = World()
 
 
 def fit(
-    model: nn.Module,
-    data: Dataset,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    *,
+    run: Components,
     trainer,
-    sched_interval: str = "epoch",
-    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+    *,
+    world: World = ONE_PROCESS,
     checkpoint_dir: Path | None = None,
     resume: dict | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-    augment: Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple] | None = None,
-    early_stopping: EarlyStopping | None = None,
-    world: World | None = None,
     grad_norms: bool = True,
-) -> Iterator[dict]:
-    """Train for `trainer.epochs` epochs, yielding one row of metrics per epoch.
+) -> Iterator[EpochRow]:
+    """Train `run` for `trainer.epochs` epochs, yielding one row of metrics per epoch.
 
-    `should_stop` is polled between steps (a signal handler's flag): when it turns
-    true the epoch is abandoned and the loop ends; last.pt still holds the last
-    completed epoch. A row whose losses are not finite is yielded with
-    `"non_finite": True` and ends the loop without checkpointing those weights.
-    `augment` transforms training batches only; `early_stopping` may end the loop
-    early and restores its best weights when the loop ends. With a `world` of several
-    processes (see `distributed`) this rank trains on its rows of every global batch
-    through DDP, metrics are reduced over ranks, and a signal stops at an epoch's end.
-    `grad_norms=False` (diagnosis off) leaves `grad_norm` out of the rows unless clipping
-    computes it anyway.
+    `should_stop` is polled between steps (a signal handler's flag): when it turns true
+    the loop ends (between steps alone, at the epoch's end when ranks must agree);
+    last.pt still holds the last completed epoch. A row whose values are not finite is
+    yielded with `non_finite` set and ends the loop without checkpointing those weights.
+    `run.stopper` (early stopping) may end the loop early and restores its best weights
+    when the loop ends. `grad_norms=False` (diagnosis off) leaves `grad_norm` out of the
+    rows unless clipping computes it anyway. `resume` is a last.pt checkpoint to continue.
     """
+    model, data, optimizer, scheduler = run.model, run.data, run.optimizer, run.scheduler
     device = data.x_train.device
-    criterion = loss if loss is not None else loss_fn(data.task)  # the `loss` group's choice
+    criterion = run.loss if run.loss is not None else loss_fn(data.task)
     params = [p for p in model.parameters() if p.requires_grad]
-    net = model if world is None else world.wrap(model)  # DDP: gradients averaged over ranks
-    net = compile_for_training(net, trainer, device)  # evaluation below uses `model`, eager
-    evaluate_split = evaluate if world is None else world.evaluate
+    net = compile_for_training(world.wrap(model), trainer, device)  # evaluation uses `model`, eager
     generator = torch.Generator(device=device).manual_seed(trainer.seed)
-    start_epoch, best_val, best_epoch = 0, math.inf, 0
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        scheduler.load_state_dict(resume["scheduler"])
-        restore_rng(resume["rng"], generator)
-        start_epoch, best_val, best_epoch = resume["epoch"], resume["best_val_loss"], resume["best_epoch"]
-        if early_stopping is not None and "early_stopping" in resume:
-            early_stopping.load_state_dict(resume["early_stopping"])
-
-    def save(epoch: int, improved: bool) -> None:
-        if checkpoint_dir is None:
-            return
-        state = {
-            "epoch": epoch,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": rng_state(generator),
-            "best_val_loss": best_val,
-            "best_epoch": best_epoch,
-        }
-        if early_stopping is not None:
-            state["early_stopping"] = early_stopping.state_dict()
-        save_atomic(state, checkpoint_dir / "last.pt")
-        if improved:
-            best = {"epoch": epoch, "model": state["model"], "val_loss": best_val}
-            save_atomic(best, checkpoint_dir / "best.pt")
-
-    if resume is None:
-        save(0, improved=False)  # even a run stopped in its first epoch can be resumed
+    book = Bookkeeping(run, generator, checkpoint_dir, resume)  # restores a resumed run
 
     # read the knobs once: attribute access on a config costs more than a small step
     amp, scaler = autocast(device, trainer.precision), grad_scaler(device, trainer.precision)
@@ -130,92 +68,102 @@ def fit(
     drop_last, batch_size = drops_last(trainer), trainer.batch_size
     eval_chunk = eval_batch_size(trainer, device, model, data.x_train)
     per_epoch = steps_per_epoch(len(data.x_train), batch_size, drop_last)
-    sampled = min(NORM_EVERY, NORM_EPOCHS * per_epoch) if grad_norms else 0  # 0: never
-    norm_every = 1 if clip is not None else sampled
-    run_step = start_epoch * per_epoch  # optimizer steps of the run so far, a resumed run's too
+    norms = GradNorms(params, per_epoch, clipping=clip is not None, wanted=grad_norms)
+    run_step = book.start_epoch * per_epoch  # optimizer steps of the run so far, a resumed run's too
 
-    for epoch in range(start_epoch + 1, trainer.epochs + 1):
-        lr = optimizer.param_groups[0]["lr"]
+    for epoch in range(book.start_epoch + 1, trainer.epochs + 1):
+        lr = optimizer.param_groups[0]["lr"]  # the epoch's learning rate: the schedule set it
         started = time.perf_counter()
         model.train()
-        loss_sum = torch.zeros((), device=device)
-        norm_sum = torch.zeros((), device=device)
-        norms = 0
-        steps = 0
+        loss_sum, steps = torch.zeros((), device=device), 0
+        norms.new_epoch(device)
         for xb, yb in shuffled_batches(data.x_train, data.y_train, batch_size, generator, drop_last):
-            if augment is not None:  # training batches only
-                xb, yb = augment(xb, yb, generator)
-            if world is not None:  # this rank's rows; its loss is its share of the global mean
-                xb, yb, weight = world.shard(xb, yb)
-            # forward (autocast when trainer.precision asks) / backward
+            if run.augment is not None:  # training batches only
+                xb, yb = run.augment(xb, yb, generator)
+            # forward (autocast when trainer.precision asks) on this process's rows of the
+            # global batch; their loss is their share of the batch's mean loss
+            rows = len(xb)
+            xb, yb = world.shard(xb, yb)
             with amp():
-                if world is None:
-                    loss = criterion(net(xb), yb)
-                else:
-                    loss = criterion.per_example(net(xb), yb).sum() * weight
-                objective = loss + penalty(model) if penalty is not None else loss
+                loss = world.batch_loss(criterion, net(xb), yb, rows)
+                objective = loss + run.penalty(model) if run.penalty is not None else loss
+            # backward
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(objective).backward()
             scaler.unscale_(optimizer)
-            # global gradient norm (a device tensor): every step when clipping, else sampled
-            if norm_every and run_step % norm_every == 0:
-                norm = global_norm([p.grad for p in params if p.grad is not None])
-                norm_sum += norm
-                norms += 1
-            if clip is not None and clip_by_value:
-                torch.nn.utils.clip_grad_value_(params, clip)
-            elif clip is not None:
-                torch.nn.utils.clip_grads_with_norm_(params, clip, norm)
+            # clip: the global gradient norm (a device tensor) every step when clipping, else sampled
+            norm = norms.measure() if norms.due(run_step) else None
+            if clip is not None:
+                _clip(params, clip, clip_by_value, norm)
+            # step, and the schedule when it moves per step
             scaler.step(optimizer)
             scaler.update()
-            if sched_interval == "step":
+            if run.interval == "step":
                 scheduler.step()
             loss_sum += loss.detach()
             steps += 1
             run_step += 1
-            if world is None and should_stop():
+            if world.stops_now(should_stop()):
                 return
-        if world is not None:  # ranks stop together, at the end of an epoch
-            if world.any(should_stop()):
-                return
-            loss_sum = world.mean(loss_sum)
+        if world.any(should_stop()):  # ranks stop together, at the end of an epoch
+            return
         _sync(device)
         train_seconds = time.perf_counter() - started
 
-        # evaluate every split; the one host sync of the epoch is the .tolist() below
-        metrics = {split: evaluate_split(model, *data.split(split), data.task,
-                                         eval_chunk, criterion)
+        # evaluate every split; the one host sync of the epoch is the .tolist() in _row
+        metrics = {split: world.evaluate(model, *data.split(split), data.task, eval_chunk, criterion)
                    for split in SPLITS}
-        names = [(split, key) for split in SPLITS for key in metrics[split]]
-        values = torch.stack(
-            [metrics[s][k].float() for s, k in names] + [loss_sum / steps]
-            + ([norm_sum / norms] if norms else [])
-        ).tolist()
-        row = {"epoch": epoch}
-        row.update({f"{s}_{k}": v for (s, k), v in zip(names, values)})
-        row.update(lr=lr, batch_loss=values[len(names)])
-        if norms:
-            row["grad_norm"] = values[-1]
-        row.update(steps=steps, step_time_s=train_seconds,
-                   epoch_time_s=time.perf_counter() - started)
+        row = _row(epoch, metrics, lr, world.mean(loss_sum) / steps, norms.mean(), steps)
+        row.step_time_s, row.epoch_time_s = train_seconds, time.perf_counter() - started
 
-        # schedule, bookkeeping, then hand the row to the caller before checkpointing
-        if sched_interval == "epoch":
+        # the schedule when it moves per epoch (ReduceLROnPlateau on the val loss)
+        if run.interval == "epoch":
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(row["val_loss"])
+                scheduler.step(row.loss("val"))
             else:
                 scheduler.step()
-        if not all(math.isfinite(v) for v in values):
-            yield {**row, "best_epoch": best_epoch, "non_finite": True}
-            return  # last.pt and best.pt keep the last finite weights
-        improved = row["val_loss"] < best_val
-        if improved:
-            best_val, best_epoch = row["val_loss"], epoch
-        row["best_epoch"] = best_epoch
-        stop = early_stopping is not None and early_stopping.update(epoch, row["val_loss"], model)
+
+        # bookkeeping: the best epoch, early stopping, then the row goes to the caller before
+        # its checkpoint; a non-finite epoch ends the run with last.pt and best.pt on the
+        # last finite weights
+        improved = book.record(row)
+        if row.non_finite:
+            yield row
+            return
+        stop = run.stopper is not None and run.stopper.update(epoch, row.loss("val"), model)
         yield row
-        save(epoch, improved)
+        book.save(epoch, improved)
         if stop:
             break
-    if early_stopping is not None:
-        early_stopping.restore(model)
+    if run.stopper is not None:
+        run.stopper.restore(model)
+
+
+def _clip(params: list[torch.Tensor], limit: float, by_value: bool, norm: torch.Tensor) -> None:
+    """trainer.grad_clip: each gradient entry into [-limit, limit], or the global norm to limit."""
+    if by_value:
+        torch.nn.utils.clip_grad_value_(params, limit)
+    else:
+        torch.nn.utils.clip_grads_with_norm_(params, limit, norm)
+
+
+def _row(epoch: int, metrics: dict[str, dict[str, torch.Tensor]], lr: float,
+         batch_loss: torch.Tensor, grad_norm: torch.Tensor | None, steps: int) -> EpochRow:
+    """The epoch's row from its device tensors, read in one `.tolist()`; flagged non-finite
+    when any value is NaN or infinite."""
+    names = [(split, name) for split in metrics for name in metrics[split]]
+    tensors = [metrics[split][name].float() for split, name in names] + [batch_loss]
+    values = torch.stack(tensors + ([] if grad_norm is None else [grad_norm])).tolist()
+    splits: dict[str, dict[str, float]] = {}
+    for (split, name), value in zip(names, values):
+        splits.setdefault(split, {})[name] = value
+    return EpochRow(
+        epoch=epoch, splits=splits, lr=lr, batch_loss=values[len(names)],
+        grad_norm=None if grad_norm is None else values[-1], steps=steps,
+        non_finite=not all(math.isfinite(v) for v in values),
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -2,10 +2,10 @@
 
 Train from the current weights while the LR grows exponentially from `start_lr` to
 `end_lr`, one mini-batch per LR, and record the loss. The loss first stays flat (LR too
-small to matter), then falls, then blows up. The suggestion is the LR where the loss
-falls fastest: the most negative slope of the smoothed loss against log(LR), searched
-before the smoothed loss's minimum. The model and optimizer are restored afterwards, so
-the test can probe a model that is about to be trained.
+small to matter), then falls, then blows up. The suggestion lies between where the loss
+really falls fastest and its minimum (`dlrun.train.lr_suggest` says how, and why). The
+model and optimizer are restored afterwards, so the test can probe a model that is about
+to be trained.
 """
 
 from __future__ import annotations
@@ -15,13 +15,11 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from dlrun.data.batches import shuffled_batches
-
-RULE = "steepest descent of the smoothed loss vs log(lr), before its minimum"
+from dlrun.train.lr_suggest import suggest
 
 
 @dataclass
@@ -29,10 +27,13 @@ class RangeTest:
     lrs: list[float]  # the LR of each step taken (up to and including divergence)
     losses: list[float]  # the mini-batch loss at each step
     smoothed: list[float]  # centered moving average of the finite losses
-    suggestion: float | None  # the suggested LR (None: the loss never fell)
+    suggestion: float | None  # the suggested LR (None: the loss never fell beyond its noise)
     suggestion_index: int | None
+    steepest_index: int | None  # where the loss really falls fastest (None: it never did)
     min_index: int  # where the smoothed loss is lowest
     diverged_at: int | None  # the step whose loss exceeded diverge x the minimum (None: never)
+    fall: float  # the largest fall of the smoothed loss before its minimum
+    noise_floor: float  # the largest fall noise alone would reach there
 
     @property
     def min_loss_lr(self) -> float:
@@ -62,27 +63,6 @@ def _first_divergence(losses: list[float], smoothing: float, diverge: float) -> 
             return i
         best = min(best, smooth)
     return None
-
-
-def centered_average(values: list[float], window: int) -> np.ndarray:
-    """Moving average over `window` points centered on each one (edges repeat the end values)."""
-    half = window // 2
-    padded = np.pad(np.asarray(values, dtype=float), half, mode="edge")
-    return np.convolve(padded, np.ones(window) / window, mode="valid")
-
-
-def suggest(lrs: list[float], losses: list[float]) -> tuple[np.ndarray, int | None, int]:
-    """(smoothed loss, index of the suggested LR or None, index of the smoothed minimum)."""
-    if len(losses) < 3:
-        return np.asarray(losses, dtype=float), None, 0
-    window = max(3, len(losses) // 20) | 1
-    smooth = centered_average(losses, window)
-    low = int(np.argmin(smooth))
-    if low < 2:
-        return smooth, None, low
-    slope = np.gradient(smooth, np.log10(lrs))
-    steepest = int(np.argmin(slope[:low]))
-    return smooth, (steepest if slope[steepest] < 0 else None), low
 
 
 def lr_range_test(
@@ -131,13 +111,16 @@ def lr_range_test(
     end = len(losses) if diverged_at is None else diverged_at + 1
     lrs, losses = lrs[:end], losses[:end]
     finite = next((i for i, v in enumerate(losses) if not math.isfinite(v)), len(losses))
-    smooth, index, low = suggest(lrs[:finite], losses[:finite])
+    found = suggest(lrs[:finite], losses[:finite])
     return RangeTest(
         lrs=lrs,
         losses=losses,
-        smoothed=smooth.tolist(),
-        suggestion=lrs[index] if index is not None else None,
-        suggestion_index=index,
-        min_index=low,
+        smoothed=found.smoothed.tolist(),
+        suggestion=lrs[found.index] if found.index is not None else None,
+        suggestion_index=found.index,
+        steepest_index=found.steepest_index,
+        min_index=found.min_index,
         diverged_at=diverged_at,
+        fall=found.fall,
+        noise_floor=found.noise_floor,
     )

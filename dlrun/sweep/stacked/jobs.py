@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import sys
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from dlrun.build import Components
 from dlrun.diagnose import EpochMonitor
-from dlrun.records import EpochRow
+from dlrun.models import param_counts
+from dlrun.recipe import Job, TrainRun
+from dlrun.records import Summary
 from dlrun.report.files import MetricsLog
 from dlrun.report.hparams import log_hparams
 from dlrun.report.tensorboard import TensorBoardLog
-
-TIMING = ("step_time_s", "epoch_time_s")
 
 
 @contextlib.contextmanager
@@ -67,30 +67,32 @@ def task_config(config: DictConfig) -> DictConfig:
     return cfg
 
 
-class JobLog:
-    """metrics.jsonl, TensorBoard (with the HParams record) and the epoch monitor's warnings."""
+class StackedRun(TrainRun):
+    """One job of a stack: a training run whose parts were built, and whose epochs were
+    trained, together with the stack's other jobs. It logs its own epochs into its own files
+    and finishes exactly as a solo run does (summary, diagnosis, result), except that the
+    diagnosis's probes get the job's share of the stack's time, not the whole stack's."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, parts, label: str):
+    def __init__(self, job: Job, parts: Components, threads: int, stack_size: int, label: str):
         """(Call under `as_job`: the HParams record reads the job's overrides and choices.)"""
-        self.label, self.quiet = label, cfg.trainer.progress == "off"
-        self.metrics = MetricsLog(run_dir / "metrics.jsonl")
-        self.board = TensorBoardLog(run_dir)
-        log_hparams(self.board.run, cfg)
-        self.monitor = EpochMonitor(cfg.diagnose, parts.data, parts.loss, cfg.trainer.seed)
-        self.timed: list[dict] = []  # rows with their timing, for the summary's speed
+        super().__init__(job)
+        self.parts, self.threads, self.stack_size = parts, threads, stack_size
+        self.stack: dict | None = None  # the stack's jobs, size and speed, once it has trained
+        self.label = f"{label}: "
+        self.layers = param_counts(parts.model)
+        self.resume = None
+        self.metrics = MetricsLog(job.run_dir / "metrics.jsonl")
+        self.board = TensorBoardLog(job.run_dir)
+        log_hparams(self.board.run, job.cfg)
+        self.monitor = EpochMonitor(job.cfg.diagnose, parts.data, parts.loss, job.cfg.trainer.seed)
 
-    def epoch(self, row: EpochRow, model) -> None:
-        flat = row.to_json()
-        warnings = self.monitor.epoch(flat, model)
-        self.metrics.append(flat)
-        self.board.epoch(flat)
-        self.timed.append({**flat, **{key: getattr(row, key) for key in TIMING}})
-        for warning in [] if self.quiet else warnings:
-            print(f"dlrun: warning: {self.label}: {warning}", file=sys.stderr)
+    def summary(self) -> Summary:
+        summary = super().summary()
+        summary.stack = self.stack
+        return summary
 
-    @property
-    def rows(self) -> list[dict]:
-        return self.metrics.rows
+    def train_seconds(self, summary: Summary) -> float | None:
+        return None if summary.wall_time_s is None else summary.wall_time_s / self.stack_size
 
     def close(self) -> None:
         self.metrics.close()

@@ -21,9 +21,9 @@ import torch
 
 from dlrun.build import Components
 from dlrun.data.batches import steps_per_epoch
-from dlrun.records import EpochRow
+from dlrun.records import SPLITS, EpochRow
 from dlrun.train.accel import autocast, compile_for_training, drops_last, eval_batch_size
-from dlrun.train.loop import NORM_EPOCHS, NORM_EVERY, SPLITS
+from dlrun.train.bookkeeping import NORM_EPOCHS, NORM_EVERY
 from dlrun.train.stacked.algorithms import stacked_optimizer
 from dlrun.train.stacked.batches import JobData
 from dlrun.train.stacked.checkpoint import BestWeights, save_job, take_snapshot
