@@ -6,7 +6,7 @@ import json
 
 import pytest
 from conftest import train
-from run_shapes import EXAMPLES, RUNS, run_shapes
+from run_shapes import EXAMPLES, RUNS, UNCUT, run_shapes
 
 from dlrun.records import Code, Diagnosis, EpochRow, Summary, Verdict, best_row
 
@@ -30,7 +30,7 @@ def _same(stored, now, where="") -> list[str]:
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_run_files_keep_their_keys(name, tmp_path, one_thread):
     stored = json.loads((EXAMPLES / f"{name}.json").read_text())
-    now = run_shapes(train(tmp_path / "run", *RUNS[name]))
+    now = run_shapes(train(tmp_path / "run", *RUNS[name], *UNCUT))
     assert _same(stored, now) == []
 
 
