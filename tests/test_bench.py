@@ -34,7 +34,7 @@ def test_ratios_pair_each_repeat_with_its_own_reference(bench):
     assert bench.paired_ratio([200.0, 400.0], [100.0, 200.0]) == 2.0
 
 
-pytest.fixture(scope="module")
+@pytest.fixture(scope="module")
 def sweeps():
     spec = importlib.util.spec_from_file_location("bench_sweeps", SCRIPT.parent / "bench_sweeps.py")
     module = importlib.util.module_from_spec(spec)
