@@ -63,6 +63,8 @@ class TrainRun:
         self.timed: list[EpochRow] = []  # the rows this process trained (they carry timing)
         self.generated: dict[str, str] = {}
         self.signum: int | None = None
+        self.label = ""  # what the run's warnings start with (a stacked job names itself)
+        self.shared_probes: dict | None = None  # diagnosis probes shared with other runs
 
     def run(self) -> float:
         self.setup()
@@ -107,13 +109,17 @@ class TrainRun:
             self.board.close()
 
     def log(self, row: EpochRow) -> None:
+        self.record(row)
+        self.display.update(row)
+
+    def record(self, row: EpochRow) -> None:
+        """The epoch into the run's files (metrics.jsonl, TensorBoard) and its warnings."""
         warnings = self.monitor.epoch(row, self.parts.model)  # may add hessian_* (diagnose=full)
         self.timed.append(row)
         self.metrics.append(row)
         self.board.epoch(row)
-        self.display.update(row)
         for warning in [] if self.quiet else warnings:
-            print(f"dlrun: warning: {warning}", file=sys.stderr)
+            print(f"dlrun: warning: {self.label}{warning}", file=sys.stderr)
 
     def finish(self) -> float:
         """summary.json, then the diagnosis and summary.json with its verdict; the objective."""
@@ -163,6 +169,10 @@ class TrainRun:
                 summary.objective = stopper.best_loss
         return summary
 
+    def train_seconds(self, summary: Summary) -> float | None:
+        """The run's own time: the diagnosis's probes may spend probe_budget x this."""
+        return summary.wall_time_s
+
     def diagnose(self, summary: Summary) -> Diagnosis | None:
         """The diagnosis (None with diagnose=off, or when it fails: the run's files stay and
         a one-line warning says so), written to diagnosis.json and TensorBoard."""
@@ -170,8 +180,9 @@ class TrainRun:
         try:
             diagnosis = diagnose_run(
                 self.cfg, parts.model, parts.data, self.metrics.rows, parts.loss,
-                self.job.overrides, train_seconds=summary.wall_time_s,
+                self.job.overrides, train_seconds=self.train_seconds(summary),
                 final_epoch=stopper.best_epoch if stopper is not None and stopper.restored else None,
+                shared_probes=self.shared_probes,
             )
             if diagnosis is not None:
                 write_json(self.run_dir / "diagnosis.json", diagnosis.to_json())

@@ -23,6 +23,8 @@ default implementation, as such code usually does. Only the step loop is timed; 
     python scripts/bench.py                      # all cases on the best device
     python scripts/bench.py --case mlp_b100 --device cpu --json
     python scripts/bench.py --case cnn_cifar --set trainer.precision=bf16   # an option's effect
+    python scripts/bench.py --sweep --sweep-case mlp_digits --jobs 16   # whole sweeps: stacked,
+                                                 # basic and joblib launchers (bench_sweeps.py)
 """
 
 from __future__ import annotations
@@ -287,16 +289,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="default: all")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, help="default 5 (1 with --sweep)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: dlrun's, the cores this process may use)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction,
                         help="add the torch.compile cases (default: on CUDA only)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a dlrun override for every case, e.g. trainer.precision=bf16")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--sweep", action="store_true",
+                        help="time whole sweeps instead: hydra/launcher=stacked against basic and joblib")
+    parser.add_argument("--sweep-case", action="append", help="with --sweep; default: all")
+    parser.add_argument("--jobs", action="append", type=int, help="with --sweep: K; default 4, 16, 64")
+    parser.add_argument("--launcher", action="append", help="with --sweep: default stacked, stacked-2, basic, joblib")
     args = parser.parse_args()
     if args.threads:
         args.set.append(f"trainer.threads={args.threads}")
+    if args.sweep:
+        return sweep_main(args)
 
     device = resolve_device(args.device)
     results = {
@@ -308,7 +317,7 @@ def main() -> None:
     }
     for name in args.case or list(CASES):
         compiled = args.compile if args.compile is not None else device.type == "cuda"
-        results["cases"][name] = bench_case(name, str(device), args.repeats, compiled, args.set)
+        results["cases"][name] = bench_case(name, str(device), args.repeats or 5, compiled, args.set)
         if not args.json:
             case = results["cases"][name]
             cells = "  ".join(f"{k} {v:8.1f} ({case['ratio_to_reference'][k]:.2f}x)"
@@ -316,6 +325,20 @@ def main() -> None:
             print(f"{name:12s} {cells}  eval share {case['dlrun_eval_share']:.0%}", flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
+
+
+def sweep_main(args) -> None:
+    import bench_sweeps  # beside this script
+
+    note = bench_sweeps.environment_note()
+    print(f"load average {note['load_average']:.1f} on {note['cores']} cores", flush=True)
+    results = bench_sweeps.bench_sweeps(
+        args.sweep_case or list(bench_sweeps.SWEEP_CASES), args.jobs or list(bench_sweeps.SIZES),
+        args.launcher or list(bench_sweeps.LAUNCHERS), args.repeats or 1,
+        [*args.set, *([f"trainer.device={args.device}"] if args.device != "auto" else [])])
+    if args.json:
+        print(json.dumps({"environment": note, "torch": torch.__version__, "overrides": args.set,
+                          "sweeps": results}, indent=2))
 
 
 if __name__ == "__main__":

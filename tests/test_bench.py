@@ -34,6 +34,28 @@ def test_ratios_pair_each_repeat_with_its_own_reference(bench):
     assert bench.paired_ratio([200.0, 400.0], [100.0, 200.0]) == 2.0
 
 
+@pytest.fixture(scope="module")
+def sweeps():
+    spec = importlib.util.spec_from_file_location("bench_sweeps", SCRIPT.parent / "bench_sweeps.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sweep_grids_have_k_jobs(sweeps):
+    for jobs in sweeps.SIZES:
+        lrs, decays = (o.split("=", 1)[1].split(",") for o in sweeps.grid(jobs))
+        assert len(lrs) * len(decays) == jobs and len(set(lrs)) == len(lrs)
+        assert float(lrs[0]) == 3e-4 and float(decays[0]) == 0.0
+
+
+def test_sweep_differences_compare_the_same_jobs(sweeps):
+    ours = {("a",): 1.0, ("b",): 2.00001, ("c",): 3.3, ("d",): None}
+    theirs = {("a",): 1.0, ("b",): 2.0, ("c",): 3.0, ("d",): 1.0}
+    diff = sweeps.differences(ours, theirs)
+    assert diff["within_1e-4"] == "2/3" and diff["max"] == pytest.approx(0.1)
+
+
 def test_the_thread_scan_reports_the_work_per_step_and_each_count(monkeypatch, one_thread):
     monkeypatch.syspath_prepend(str(SCRIPT.parent))  # bench_threads imports bench
     import bench_threads

@@ -16,6 +16,7 @@ def test_wheel_install_runs_outside_the_repository(tmp_path):
     subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)
     assert (target / "dlrun" / "conf" / "config.yaml").is_file()
+    assert (target / "hydra_plugins" / "dlrun_stacked_launcher" / "stacked_launcher.py").is_file()
 
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
     where = subprocess.run([sys.executable, "-c", "import dlrun; print(dlrun.__file__)"],

@@ -40,6 +40,9 @@ from dlrun.train.optimizers import build_optimizer
 
 # probes that read the trained weights (not after the loss became non-finite)
 TRAINED = ("spread", "signals", "critical_point", "escape")
+# probes whose result depends on the data, the architecture, the loss and the seed, not on
+# the trained weights: runs that share these (a stacked sweep's jobs) measure them once
+SHAREABLE = {"trivial": "trivial", "references": "references", "own_optimum": "own_optimum"}
 # the name each probe's seconds go under in diagnosis.json's `cost`
 COST_NAMES = {"tiny": "tiny_subset", "critical_point": "hessian"}
 SPLITS = ("train", "val", "test")
@@ -53,8 +56,14 @@ class Prober:
     evidence (`failed`) and the map decides with what it has.
     """
 
-    def __init__(self, cfg: DictConfig, model, data, loss, ev: Evidence, budget: Budget):
+    def __init__(self, cfg: DictConfig, model, data, loss, ev: Evidence, budget: Budget,
+                 shared: dict | None = None):
+        """`shared`: results of the SHAREABLE probes, kept across the runs that pass the same
+        dict (keyed by everything those probes read from the config)."""
         self.cfg, self.th, self.seed = cfg, cfg.diagnose, cfg.trainer.seed
+        self.shared = shared
+        self.share_key = repr([OmegaConf.to_container(cfg.get(g), resolve=True)
+                               for g in ("data", "model", "reg", "diagnose")] + [self.seed])
         self.model, self.data, self.loss, self.ev, self.budget = model, data, loss, ev, budget
         self.sample = probes.sample(data.x_train, data.y_train, self.th.hessian_max_examples,
                                     self.seed)
@@ -66,6 +75,24 @@ class Prober:
         if name in self.done or (name in TRAINED and self.ev.loss is None):
             return False  # measured already, or a probe of weights that are not finite
         self.done.add(name)
+        if self.shared is not None and name in SHAREABLE:
+            return self._measure_shared(name)
+        return self._measure(name)
+
+    def _measure_shared(self, name: str) -> bool:
+        """The result another run with the same shared dict measured, else measured now."""
+        key, field = (name, self.share_key), SHAREABLE[name]
+        if key not in self.shared:
+            learned = self._measure(name)
+            self.shared[key] = (getattr(self.ev, field), learned, name in (self.ev.cut_short or []))
+            return learned
+        value, learned, cut = self.shared[key]
+        setattr(self.ev, field, value)
+        if cut:
+            self._cut(name)
+        return learned
+
+    def _measure(self, name: str) -> bool:
         started = time.perf_counter()
         deadline = self.budget.deadline(name)
         try:
@@ -220,12 +247,15 @@ def diagnose_run(
     *,
     train_seconds: float | None = None,
     final_epoch: int | None = None,
+    shared_probes: dict | None = None,
 ) -> Diagnosis | None:
     """The diagnosis of a finished run, or None with diagnose=off.
 
     `loss` is the loss the run trained with; `overrides` the user's command-line overrides
     (the remedies' commands start from them); `final_epoch` the epoch whose weights the
-    model holds when that is not the last (early stopping restored the best).
+    model holds when that is not the last (early stopping restored the best);
+    `shared_probes` a dict the probes that do not read the trained weights share with other
+    runs (a stack's jobs), so that they run once.
     """
     th = cfg.diagnose
     if not th.enabled:
@@ -233,7 +263,8 @@ def diagnose_run(
     ev = gather_evidence(cfg, model, data, rows, final_epoch)
     # probes stop iterating at probe_budget x the run's own time
     prober = Prober(cfg, model, data, loss, ev,
-                    Budget(th.probe_budget * train_seconds if train_seconds else None))
+                    Budget(th.probe_budget * train_seconds if train_seconds else None),
+                    shared_probes)
     measure = prober.measure
     # the one-pass probes every branch reads, first: the iterative ones then share out
     # exactly the budget that is left (none of them reads non-finite weights)

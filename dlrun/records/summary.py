@@ -41,6 +41,7 @@ class Summary:
     cv: dict | None = None
     objective: float | None = None  # what the job returned to the sweeper (val loss kept)
     early_stopping: dict | None = None
+    stack: dict | None = None  # a stacked sweep's job: the stack's jobs, size and model steps/s
     verdict: str | None = None
     error: str | None = None  # one line, when status is failed
     traceback: str | None = None  # a crash inside a sweep job

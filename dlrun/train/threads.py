@@ -69,12 +69,17 @@ def step_flops(model: nn.Module, example: torch.Tensor, batch_rows: int) -> floa
     return float(counter.get_total_flops() + recurrent) * batch_rows
 
 
+def run_step_flops(trainer, model: nn.Module, data) -> float:
+    """Forward FLOPs of one of this run's training steps (a batch of trainer.batch_size rows)."""
+    rows = min(trainer.batch_size or len(data.x_train), len(data.x_train))
+    return step_flops(model, data.x_train, rows)
+
+
 def rule_threads(trainer, model: nn.Module, data, parallel: int = 1) -> int:
     """trainer.threads, or the rule's count for `model` training on `data` at trainer.batch_size."""
     if trainer.threads is not None:
         return trainer.threads
-    rows = min(trainer.batch_size or len(data.x_train), len(data.x_train))
-    return default_threads(step_flops(model, data.x_train, rows), cores_available(), parallel)
+    return default_threads(run_step_flops(trainer, model, data), cores_available(), parallel)
 
 
 def use_threads(trainer, model: nn.Module, data, parallel: int = 1) -> int:
