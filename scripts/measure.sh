@@ -4,7 +4,8 @@
 #   bash scripts/measure.sh cuda OUT_DIR      # or cpu; REPEATS=3 for a quicker pass
 # Writes OUT_DIR/bench.json (all cases, --compile on CUDA), OUT_DIR/options.txt (one option
 # at a time on the 3x32x32 CNN and the batch-100 MLP), OUT_DIR/runs.txt (the default
-# command line's summary.json figures per option) and OUT_DIR/tests.txt (the test suite
+# command line's summary.json figures per option), OUT_DIR/sweeps.json (stacked against
+# basic sweeps of 16 and 64 jobs) and OUT_DIR/tests.txt (the test suite
 # on this device: trainer.device=auto picks it). dlrun must be importable by $PYTHON
 # (default python3): an editable install, or PYTHONPATH=<this repository>.
 set -u
@@ -41,6 +42,10 @@ print(f"[{sys.argv[2]}] {s['device']}: {s['steps_per_s']:.0f} steps/s, wall {s['
 PY
     rm -rf "$work/run"
 done > "$out/runs.txt" 2>&1
+
+# stacked sweeps against the basic launcher: whole commands, K = 16 and 64 jobs
+"$py" scripts/bench.py --sweep --device "$device" --jobs 16 --jobs 64 --launcher stacked \
+    --launcher basic --json > "$out/sweeps.json" 2> "$out/sweeps.log"
 
 "$py" -m pytest -p no:cacheprovider > "$out/tests.txt" 2>&1
 echo "measure.sh: results in $out"
