@@ -11,7 +11,7 @@ A scenario whose behaviour check fails is a broken scenario (the run did not do 
 was written to show), not a diagnosis error: it is reported apart and left out of the
 score. A remedy "moves the run toward good" when it lowers the quantity its branch names
 (train loss for model bias and optimization, val loss for overfitting, test loss for
-mismatch) by at least 10%. Results go to scripts/bench-results/diagnosis-<date>.json.
+mismatch) by at least 10%, or makes a non-finite one finite. Results go to scripts/bench-results/diagnosis-<date>.json.
 """
 
 from __future__ import annotations
@@ -266,8 +266,9 @@ def bench(scenario: Scenario, scratch: Path, remedies: bool) -> Result:
         args = shlex.split(result.first_remedy)[1:]
         after, _, _ = run(args, scratch / f"{scenario.name}-remedy")
         result.before, result.after = final.get(quantity), after.get(quantity)
-        result.remedy_moved = (result.after is not None and result.before is not None
-                               and result.after < 0.9 * result.before)
+        # a non-finite loss (null) is worse than any finite one
+        result.remedy_moved = result.after is not None and (
+            result.before is None or result.after < 0.9 * result.before)
     return result
 
 
@@ -301,10 +302,14 @@ def table(results: list[Result]) -> str:
         remedy = (r.first_remedy or "-").replace("|", "\\|")
         moved = {None: "-", True: "yes", False: "no"}[r.remedy_moved]
         if r.remedy_moved is not None:
-            moved += f" ({r.before:.3g} -> {r.after:.3g})" if r.after is not None else ""
+            moved += f" ({_num(r.before)} -> {_num(r.after)})"
         lines.append(f"| {r.scenario} | {r.family} | {r.intended} | {verdict}{mark} | {behaved} "
                      f"| `{remedy}` | {moved} |")
     return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
 
 
 def summary_lines(s: dict) -> list[str]:
@@ -332,18 +337,20 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in chosen:
             result = bench(scenario, Path(scratch), remedies=not args.no_remedies)
             results.append(result)
+            moved = ("" if result.remedy_moved is None else
+                     f"; first remedy moved {_num(result.before)} -> {_num(result.after)}")
             print(f"{result.scenario}: {result.verdict} (intended {result.intended})"
-                  f"{'' if result.behaved else ' BROKEN'}{' ERROR ' + result.error if result.error else ''}",
-                  file=sys.stderr, flush=True)
+                  f"{'' if result.behaved else ' BROKEN'}{' ERROR ' + result.error if result.error else ''}"
+                  f"{moved}", file=sys.stderr, flush=True)
     s = score(results)
-    print(table(results))
-    print()
-    print("\n".join(summary_lines(s)))
     out = args.out or RESULTS / f"diagnosis-{datetime.date.today()}.json"
-    if not args.only and not args.fast:
+    if args.out or not (args.only or args.fast):  # written first: a long run is never lost
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"score": s, "results": [asdict(r) for r in results]},
                                   indent=1) + "\n")
+    print(table(results))
+    print()
+    print("\n".join(summary_lines(s)))
     return 0
 
 

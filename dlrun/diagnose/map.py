@@ -18,7 +18,7 @@ training data, and to `target_train_loss` when the user sets one. No torch here.
 from __future__ import annotations
 
 from dlrun.diagnose import heldout, symptoms
-from dlrun.diagnose.bias import BiasOrOptimization, fitted, train_bar
+from dlrun.diagnose.bias import BiasOrOptimization, fitted, noise, train_bar
 from dlrun.diagnose.questions import (
     Judgement,
     Measure,
@@ -50,10 +50,11 @@ class TrainLarge(Question):
         train, trivial, target = ev.loss.train, ev.trivial.train, th.target_train_loss
         bar = train_bar(ev, th)
         # below the bar, the loss is still large when a reference this architecture can
-        # express (not one of fewer parameters) fits clearly better and validates as well:
-        # the run left something it could reach, where it matters
+        # express (not one of fewer parameters) fits clearly better and also validates better,
+        # beyond the noise of the val loss: the run left something it could reach, where it
+        # matters (a val loss equal within noise is a coin flip, not evidence)
         better = [r for r in fitted(ev.references) if r.expressible and r.val_loss is not None
-                  and r.val_loss <= ev.loss.val]
+                  and r.val_loss < ev.loss.val - noise(ev, "val")]
         best = min(better, key=lambda r: r.train_loss, default=None)
         beaten = best is not None and train > best.train_loss + th.reference_margin * trivial
         large = train > bar or beaten or wrong_often(ev.exact, "train", th)
