@@ -4,8 +4,8 @@ every kind of job starts from.
 `setup` builds the run's parts and its logs (and picks its threads); `train` runs `fit`
 and logs every epoch as it ends (metrics.jsonl, TensorBoard, terminal); `finish` fills in
 the summary, writes summary.json, diagnoses the run, writes summary.json again with the
-verdict (so a crash in the diagnosis never costs the run its summary), and says how the
-run ended.
+verdict (so a crash in the diagnosis never costs the run its summary), draws curves.png,
+and says how the run ended.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from dlrun.report import diagnosis as diagnosis_report
 from dlrun.report.files import MetricsLog, write_json
 from dlrun.report.hparams import log_hparams
 from dlrun.report.params import print_params
+from dlrun.report.pictures import save_curves
 from dlrun.report.summary import summarize
 from dlrun.report.tensorboard import TensorBoardLog
 from dlrun.report.terminal import EpochDisplay, print_result, print_samples
@@ -134,6 +135,7 @@ class TrainRun:
         if diagnosis is not None:
             summary.verdict = str(diagnosis.verdict)
             write_json(path, summary.to_json())
+        save_curves(self.run_dir, self.metrics.rows, diagnosis)  # warns, never raises
         if not self.quiet:
             print_result(summary)
             print_samples(summary.samples or {})

@@ -126,7 +126,7 @@ def test_hparams_log_the_common_knobs_and_the_overridden_keys():
     from dlrun.report.hparams import hparams_of
 
     values = hparams_of(compose("optim=sgd", "trainer.epochs=3"))
-    assert values["optim.lr"] == 0.1 and values["trainer.epochs"] == 3
+    assert values["optim.lr"] == 0.1 and values["trainer.epochs"] == "3"  # integers as text
     assert values["model.hidden"] == "[128, 128]" and values["data.test_shift"] == "null"
 
 

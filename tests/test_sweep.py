@@ -204,12 +204,17 @@ def test_tensorboard_hparams_compares_the_jobs(grid):
         server.wait(timeout=30)
 
     assert len(groups) == 6
-    hparam_names = {h["name"] for h in experiment["hparamInfos"]}
-    assert {"optim", "optim.lr", "trainer.batch_size"} <= hparam_names
-    metric_names = {
+    hparam_names = [h["name"] for h in experiment["hparamInfos"]]
+    assert {"optim", "optim.lr", "trainer.batch_size"} <= set(hparam_names)
+    assert set(hparam_names[:2]) == {"optim", "optim.lr"}  # what the sweep varied comes first
+    metric_names = [
         (m["name"].get("group", ""), m["name"]["tag"]) for m in experiment["metricInfos"]
-    }
-    assert {("train", "loss"), ("val", "loss"), ("test", "loss"), ("val", "acc")} <= metric_names
+    ]
+    assert {("train", "loss"), ("val", "loss"), ("test", "loss"), ("val", "metric/acc")} <= set(
+        metric_names
+    )
+    # the HPARAMS table shows the first five metrics: the losses are among them
+    assert {("train", "loss"), ("val", "loss"), ("test", "loss")} <= set(metric_names[:5])
 
     own = job_summaries(sweep)
     seen = set()
@@ -222,7 +227,7 @@ def test_tensorboard_hparams_compares_the_jobs(grid):
             for m in group["sessions"][0]["metricValues"]
         }
         assert math.isclose(values[("val", "loss")], final["val_loss"], rel_tol=1e-5)
-        assert math.isclose(values[("test", "acc")], final["test_acc"], rel_tol=1e-5)
+        assert math.isclose(values[("test", "metric/acc")], final["test_acc"], rel_tol=1e-5)
         seen.add(key)
     assert seen == set(own)
 
