@@ -31,16 +31,19 @@ def _error(message: str) -> int:
     return 2
 
 
-def expand(paths: list[str]) -> list[Path]:
-    """The paths as given, globs expanded (for shells that did not), in order, once each."""
+def expand(paths: list[str]) -> tuple[list[Path], list[str]]:
+    """The paths that hold runs, globs expanded (for shells that did not), in order, once
+    each; and what names no run. A glob's matches that hold no run (sweep_summary.json,
+    tb/) are passed over; a glob that matches no run at all is reported."""
     found: list[Path] = []
+    missing: list[str] = []
     for text in paths:
         matches = sorted(glob.glob(text)) if glob.has_magic(text) else [text]
-        for match in matches:
-            path = Path(match).resolve()
-            if path not in found:
-                found.append(path)
-    return found
+        runs = [Path(m).resolve() for m in matches if Path(m).is_dir() and job_dirs(Path(m))]
+        if not runs:
+            missing.append(text)
+        found += [path for path in runs if path not in found]
+    return found, missing
 
 
 def compare(paths: list[Path]) -> dict:
@@ -50,10 +53,19 @@ def compare(paths: list[Path]) -> dict:
     if root in dirs:  # one run: name it by its own folder
         root = root.parent
     jobs = [read_job(d, root, i) for i, d in enumerate(dirs)]
-    rows = group_rows(jobs, [j["dir"] for j in jobs])
+    rows = group_rows(jobs, [_name(j) for j in jobs])
     swept, common = differing(jobs)
     return {"root": str(root), "jobs": jobs, "rows": rows, "best_row": best_row_index(rows),
             "swept": swept, "common_overrides": common}
+
+
+def _name(job: dict) -> str:
+    """A run's directory; a sweep job's as its sweep's and its number (`sweep/3` for
+    `sweep/3_optim.lr=0.1,optim=adam`: the overrides have their own column)."""
+    parent, _, name = job["dir"].rpartition("/")
+    if name.startswith(f"{job['job']}_"):
+        return f"{parent}/{job['job']}" if parent else str(job["job"])
+    return job["dir"]
 
 
 def _caption(found: dict) -> str:
@@ -79,11 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows as CSV")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args(argv)
-    paths = expand(args.paths)
-    empty = [p for p in paths if not p.is_dir() or not job_dirs(p)]
-    if not paths or empty:
-        shown = empty[0] if empty else " ".join(args.paths)
-        return _error(f"{shown} holds no sweep jobs or runs (no <run>/.hydra/overrides.yaml); pass run or "
+    paths, empty = expand(args.paths)
+    if empty:
+        return _error(f"{empty[0]} holds no sweep jobs or runs (no <run>/.hydra/overrides.yaml); pass run or "
                       "sweep directories such as outputs/runs/<date>/<time> or "
                       "outputs/multirun/<date>/<time>.")
     one_sweep = len(paths) == 1 and job_dirs(paths[0]) != [paths[0]]

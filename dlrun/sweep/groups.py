@@ -102,9 +102,12 @@ def group_rows(jobs: list[dict], names: list[str]) -> list[dict]:
 
 
 def _name(names: list[str]) -> str:
-    """Job numbers listed (`0,2,4`); directories as the first one and how many more."""
-    if all(n.isdigit() for n in names):
-        return ",".join(names)
+    """Job numbers listed (`0,2,4`, `sweep/0,2,4` for jobs of one sweep); other directories
+    as the first one and how many more."""
+    parents = {n.rpartition("/")[0] for n in names}
+    if len(parents) == 1 and all(n.rpartition("/")[2].isdigit() for n in names):
+        parent = parents.pop()
+        return (parent + "/" if parent else "") + ",".join(n.rpartition("/")[2] for n in names)
     return names[0] + (f" +{len(names) - 1}" if len(names) > 1 else "")
 
 

@@ -70,8 +70,8 @@ SHOW = {"wall_time_s": _seconds, "best_epoch": _epoch}
 def _cell(row: dict, key: str, sep: str) -> str:
     show = SHOW.get(key, _num)
     text = show(row.get(key))
-    std = row.get(f"{key}_std")
-    return text + (f"{sep}±{show(std)}" if finite(std) else "")
+    std = row.get(f"{key}_std") if key != "best_epoch" else None
+    return text + (f"{sep}± {show(std)}" if finite(std) else "")
 
 
 def cells(rows: list[dict], jobs: list[dict], best: int | None,
