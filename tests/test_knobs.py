@@ -92,7 +92,7 @@ BAD = [
     ("reg=[early_stopping]", "reg.early_stopping.min_delta=-1"),
     ("reg=[augment]", "reg.augment.crop_pad=-1"), ("reg=[augment]", "reg.augment.rotate=181"),
     ("reg=[augment]", "reg.augment.scale=1"), ("reg=[augment]", "reg.augment.noise=-1"),
-    ("reg=[augment]", "reg.augment.shift=-1"), ("cv.folds=1",), ("mode=eval",),
+    ("reg=[augment]", "reg.augment.shift=-1"), ("cv.folds=1",), ("mode=evaluate",), ("checkpoint=first",),
     ("lr_find.start_lr=0",), ("lr_find.end_lr=0",), ("lr_find.steps=9",),
     ("lr_find.smoothing=1",), ("lr_find.diverge=1",), ("diagnose.hessian=sometimes",),
 ]

@@ -199,6 +199,11 @@ def test_tensorboard_hparams_compares_the_jobs(grid):
                 break
             time.sleep(1)
         experiment = _post(f"{base}/experiment", {"experimentName": ""})
+        root = f"http://127.0.0.1:{port}/data/plugin"
+        with urllib.request.urlopen(f"{root}/scalars/tags", timeout=10) as response:
+            scalar_tags = json.loads(response.read())
+        with urllib.request.urlopen(f"{root}/custom_scalars/layout", timeout=10) as response:
+            layout = json.loads(response.read())
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -215,6 +220,18 @@ def test_tensorboard_hparams_compares_the_jobs(grid):
     )
     # the HPARAMS table shows the first five metrics: the losses are among them
     assert {("train", "loss"), ("val", "loss"), ("test", "loss")} <= set(metric_names[:5])
+
+    # one TensorBoard run per split, each named by its job's number and overrides
+    assert len(scalar_tags) == 18 and {r.rsplit("/", 1)[-1] for r in scalar_tags} == {
+        "train", "val", "test"}
+    for run, tags in scalar_tags.items():
+        job, split = run.split("/tb/")
+        assert job.split("_", 1)[0].isdigit() and "optim.lr=" in job and "optim=" in job
+        assert {"loss", "metric/acc"} <= set(tags)
+        assert ("optim/lr" in tags) == (split == "train")
+    # the custom-scalars layout: the loss of every split first, then the task metric
+    charts = [c["title"] for c in layout["category"][0]["chart"]]
+    assert charts[:2] == ["loss: train / val / test", "acc: train / val / test"]
 
     own = job_summaries(sweep)
     seen = set()
