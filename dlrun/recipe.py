@@ -27,7 +27,8 @@ from dlrun.models import param_counts
 from dlrun.records import Diagnosis, EpochRow, Summary
 from dlrun.report import diagnosis as diagnosis_report
 from dlrun.report.files import MetricsLog, write_json
-from dlrun.report.hparams import log_hparams
+from dlrun.report.hparams import hparams_of, log_hparams
+from dlrun.report.loggers import build_loggers, uses_tensorboard
 from dlrun.report.params import print_params
 from dlrun.report.pictures import save_curves
 from dlrun.report.summary import summarize
@@ -81,8 +82,13 @@ class TrainRun:
         self.resume = _resume_state(cfg, self.parts.model, job.world.device)
         start = self.resume["epoch"] if self.resume else 0
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", keep_through_epoch=start)
-        self.board = TensorBoardLog(self.run_dir, purge_step=start + 1 if self.resume else None)
-        log_hparams(self.board.run, cfg)  # the HPARAMS tab compares runs (and sweep jobs)
+        self.board = TensorBoardLog(self.run_dir, purge_step=start + 1 if self.resume else None,
+                                    enabled=uses_tensorboard(cfg))
+        if self.board.enabled:
+            log_hparams(self.board.run, cfg)  # the HPARAMS tab compares runs (and sweep jobs)
+        self.loggers = build_loggers(cfg, self.run_dir)  # logger=[csv,mlflow]
+        for logger in self.loggers:
+            logger.start(hparams_of(cfg), self.metrics.rows)
         self.display = EpochDisplay(cfg.trainer.epochs, cfg.trainer.progress, start)
         self.monitor = EpochMonitor(cfg.diagnose, self.parts.data, self.parts.loss, cfg.trainer.seed)
 
@@ -112,6 +118,8 @@ class TrainRun:
         self.timed.append(row)
         self.metrics.append(row)
         self.board.epoch(row)
+        for logger in self.loggers:
+            logger.epoch(row)
         self.display.update(row)
         for warning in [] if self.quiet else warnings:
             print(f"dlrun: warning: {warning}", file=sys.stderr)
@@ -123,6 +131,7 @@ class TrainRun:
         if self.signum is not None:
             summary.status = "interrupted"
             write_json(path, summary.to_json())
+            self.close_loggers(summary, None)
             done = summary.final.epoch if summary.final else 0
             print(f"dlrun: {signal.Signals(self.signum).name} received: stopped after epoch "
                   f"{done}; continue with: dlrun trainer.resume={self.run_dir}", file=sys.stderr)
@@ -135,7 +144,8 @@ class TrainRun:
         if diagnosis is not None:
             summary.verdict = str(diagnosis.verdict)
             write_json(path, summary.to_json())
-        save_curves(self.run_dir, self.metrics.rows, diagnosis)  # warns, never raises
+        save_curves(self.run_dir, self.metrics.rows, diagnosis, self.board.enabled)  # warns only
+        self.close_loggers(summary, diagnosis)
         if not self.quiet:
             print_result(summary)
             print_samples(summary.samples or {})
@@ -147,6 +157,10 @@ class TrainRun:
                 f"{self.run_dir / 'checkpoints'}; try a lower optim.lr or trainer.grad_clip=1.0."
             )
         return summary.objective
+
+    def close_loggers(self, summary: Summary, diagnosis: Diagnosis | None) -> None:
+        for logger in self.loggers:
+            logger.finish(summary, diagnosis, self.run_dir)
 
     def summary(self) -> Summary:
         """The run's summary in memory: its rows, speed, size, and how it ended."""
@@ -177,7 +191,8 @@ class TrainRun:
             )
             if diagnosis is not None:
                 write_json(self.run_dir / "diagnosis.json", diagnosis.to_json())
-                diagnosis_report.write_tensorboard(self.run_dir, diagnosis)
+                if self.board.enabled:
+                    diagnosis_report.write_tensorboard(self.run_dir, diagnosis)
         except Exception as error:  # noqa: BLE001  the run is done; its files must survive
             print(f"dlrun: warning: the diagnosis failed ({type(error).__name__}: {error}); "
                   f"the run's files in {self.run_dir} are complete; "

@@ -92,15 +92,17 @@ def _warn(what: str, error: Exception) -> None:
           "the run's other files are complete", file=sys.stderr)
 
 
-def save_curves(run_dir: Path, rows: list[EpochRow], diagnosis: Diagnosis | None) -> Path | None:
-    """curves.png in the run directory and in its TensorBoard Images tab; None when it failed."""
+def save_curves(run_dir: Path, rows: list[EpochRow], diagnosis: Diagnosis | None,
+                tensorboard: bool = True) -> Path | None:
+    """curves.png in the run directory (and in its TensorBoard Images tab); None when it failed."""
     from dlrun.report.tensorboard import add_figure
 
     try:
         figure = curves_figure(rows, diagnosis)
         path = Path(run_dir) / CURVES
         figure.savefig(path)
-        add_figure(run_dir, "curves", figure)
+        if tensorboard:
+            add_figure(run_dir, "curves", figure)
         return path
     except Exception as error:  # noqa: BLE001  a picture never costs the run its files
         _warn(CURVES, error)

@@ -41,13 +41,21 @@ def layout(metrics: list[str]) -> dict:
 
 
 class TensorBoardLog:
-    def __init__(self, run_dir: Path, purge_step: int | None = None):
+    """The run's TensorBoard writers; with `enabled=False` (a `logger=[...]` without
+    tensorboard) it writes nothing."""
+
+    def __init__(self, run_dir: Path, purge_step: int | None = None, enabled: bool = True):
         root = run_dir / "tb"
-        self.run = SummaryWriter(str(root), purge_step=purge_step)  # hparams, text, images
-        self.splits = {s: SummaryWriter(str(root / s), purge_step=purge_step) for s in SPLITS}
+        self.enabled = enabled
+        # hparams, text, images
+        self.run = SummaryWriter(str(root), purge_step=purge_step) if enabled else None
+        self.splits = {s: SummaryWriter(str(root / s), purge_step=purge_step)
+                       for s in SPLITS} if enabled else {}
         self._laid_out = False
 
     def epoch(self, row: EpochRow) -> None:
+        if not self.enabled:
+            return
         if not self._laid_out:  # the metric names are known from the first row
             self.run.add_custom_scalars(layout(row.metric_names()))
             self._laid_out = True
@@ -61,10 +69,11 @@ class TensorBoardLog:
                 self.splits["train"].add_scalar(f"optim/{name}", value, row.epoch)
 
     def text(self, tag: str, markdown: str, step: int = 0) -> None:
-        self.run.add_text(tag, markdown, step)
+        if self.enabled:
+            self.run.add_text(tag, markdown, step)
 
     def close(self) -> None:
-        for writer in (self.run, *self.splits.values()):
+        for writer in ([self.run] if self.enabled else []) + list(self.splits.values()):
             writer.flush()
             writer.close()
 
