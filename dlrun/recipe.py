@@ -188,6 +188,7 @@ class TrainRun:
                 self.cfg, parts.model, parts.data, self.metrics.rows, parts.loss,
                 self.job.overrides, train_seconds=summary.wall_time_s,
                 final_epoch=stopper.best_epoch if stopper is not None and stopper.restored else None,
+                run_dir=self.run_dir if self.cfg.trainer.checkpoint else None,
             )
             if diagnosis is not None:
                 write_json(self.run_dir / "diagnosis.json", diagnosis.to_json())

@@ -79,3 +79,24 @@ def test_eval_from_the_command_line_leaves_no_new_run(tmp_path):
     assert wrong.returncode == 2 and wrong.stderr.startswith("dlrun: error: mode=eval")
     assert len(wrong.stderr.strip().splitlines()) == 1
     assert len(list(run.glob("eval-*.json"))) == 1
+
+
+def test_a_mismatch_check_re_tests_the_runs_own_weights(tmp_path):
+    """The diagnosis's check for a mismatch is the mode=eval command on the run itself."""
+    import shlex
+
+    from dlrun.diagnose.context import run_context
+    from dlrun.diagnose.map import Outcome
+    from dlrun.diagnose.remedies import remedies
+    from dlrun.records import Code, Finding, Verdict
+
+    typed = ["data=moons", "data.test_shift=rotate"]
+    ctx = run_context(compose(*typed), typed, input_rank=1, test_shift="rotate",
+                      run_dir=tmp_path / "run")
+    outcome = Outcome(Verdict.MISMATCH, None, [], [Finding(Code.MISMATCH, "", {})])
+    _, (check,) = remedies(outcome, ctx)
+    args = shlex.split(check.command)
+    assert args[0] == "dlrun" and {
+        "mode=eval", f"trainer.resume={tmp_path / 'run'}", "data.test_shift=null"} <= set(args)
+    cfg = compose(*args[1:])
+    assert cfg.mode == "eval" and cfg.data.test_shift is None
