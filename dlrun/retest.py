@@ -82,6 +82,7 @@ def retest(job: Job) -> float:
     title = (f"dlrun eval: {run} ({which}.pt, epoch {row.epoch}"
              + (f"; {' '.join(record['changed'])}" if record["changed"] else "") + ")")
     caption = (f"{sum(p.numel() for p in model.parameters()):,} parameters on {device}; "
-               f"evaluated in {seconds:.1f} s; written to {path}")
+               f"evaluated in {seconds:.1f} s")
     print_result(Summary(run_dir=str(run), final=row), title=title, caption=caption)
+    print(f"written to {path}")
     return row.loss("val")

@@ -77,8 +77,9 @@ def curves_figure(rows: list[EpochRow], diagnosis: Diagnosis | None = None) -> F
         if _wide([lr for _, lr in lrs]):
             second.set_yscale("log")
         handles, labels = handles + [line], labels + ["lr"]
-    if handles:
-        axes.legend(handles, labels, fontsize="small")
+    if handles:  # below the axes: inside, it would hide a curve
+        figure.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), 5),
+                      fontsize="small", frameon=False)
     title = "no diagnosis" if diagnosis is None else f"verdict: {diagnosis.verdict}"
     why = reason(diagnosis)
     if why:
@@ -158,6 +159,8 @@ def sweep_figure(jobs: list[dict], swept: dict[str, list], best: int | None) -> 
                          edgecolor="black", zorder=3, label="best")
         if numeric and _log_axis(key, values):
             axes.set_xscale("log")
+        if _wide(scores):
+            axes.set_yscale("log")
         if labels:
             axes.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 3 else 0)
         axes.set(xlabel=key, ylabel="objective (val loss)" if n % cols == 0 else None)
