@@ -71,7 +71,7 @@ def test_mixed_directories_are_named_by_directory_and_differing_overrides(seeds,
                          cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     out_json = tmp_path / "rows.json"
-    pattern = str(sweep / "*_*")  # a glob of the sweep's job directories
+    pattern = str(sweep / "*")  # the job directories, and files and tb/ that hold no run
     assert summary_main([pattern, str(single), "--json", str(out_json)]) == 0
     rows = json.loads(out_json.read_text())
     names = [r["name"] for r in rows]

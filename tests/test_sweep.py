@@ -225,8 +225,8 @@ def test_tensorboard_hparams_compares_the_jobs(grid):
     assert len(scalar_tags) == 18 and {r.rsplit("/", 1)[-1] for r in scalar_tags} == {
         "train", "val", "test"}
     for run, tags in scalar_tags.items():
-        job, split = run.split("/tb/")
-        assert job.split("_", 1)[0].isdigit() and "optim.lr=" in job and "optim=" in job
+        job, tb, label, split = run.split("/")
+        assert job.isdigit() and tb == "tb" and "optim.lr=" in label and "optim=" in label
         assert {"loss", "metric/acc"} <= set(tags)
         assert ("optim/lr" in tags) == (split == "train")
     # the custom-scalars layout: the loss of every split first, then the task metric

@@ -96,14 +96,14 @@ def _warn(what: str, error: Exception) -> None:
 def save_curves(run_dir: Path, rows: list[EpochRow], diagnosis: Diagnosis | None,
                 tensorboard: bool = True) -> Path | None:
     """curves.png in the run directory (and in its TensorBoard Images tab); None when it failed."""
-    from dlrun.report.tensorboard import add_figure
+    from dlrun.report.tensorboard import add_figure, board_dir
 
     try:
         figure = curves_figure(rows, diagnosis)
         path = Path(run_dir) / CURVES
         figure.savefig(path)
         if tensorboard:
-            add_figure(run_dir, "curves", figure)
+            add_figure(board_dir(run_dir), "curves", figure)
         return path
     except Exception as error:  # noqa: BLE001  a picture never costs the run its files
         _warn(CURVES, error)
@@ -180,7 +180,7 @@ def save_sweep(sweep_dir: Path, jobs: list[dict], swept: dict[str, list],
         figure = sweep_figure(jobs, swept, best)
         path = Path(sweep_dir) / SWEEP
         figure.savefig(path)
-        add_figure(sweep_dir, "sweep", figure)
+        add_figure(Path(sweep_dir) / "tb", "sweep", figure)
         return path
     except Exception as error:  # noqa: BLE001  the sweep summary's files come first
         _warn(SWEEP, error)

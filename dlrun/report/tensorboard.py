@@ -1,7 +1,8 @@
-"""TensorBoard events: one TensorBoard run per split, so a chart overlays train/val/test and a
-sweep's jobs read as `<job>/tb/train`, `<job>/tb/val`, `<job>/tb/test`.
+"""TensorBoard events: one TensorBoard run per split, so a chart overlays train/val/test, and
+a sweep job's runs carry its overrides: `3/tb/optim.lr=0.1,optim=adam/val`.
 
-Layout under a run directory:
+Layout under a run directory (`tb/<overrides>/` instead of `tb/` in a sweep job; see
+`board_dir`):
 - `tb/train`, `tb/val`, `tb/test`: the scalars. `loss` and `metric/<name>` (acc, mae, ...)
   per split; `optim/lr`, `optim/grad_norm`, `optim/batch_loss` under `train`.
 - `tb/` itself: no scalars; the run's HParams session, the custom-scalars layout, the
@@ -22,6 +23,7 @@ from torch.utils.tensorboard import SummaryWriter
 from dlrun.records import SPLITS, EpochRow
 
 LOSS = "loss"
+LABEL_CHARS = 120  # a file name has 255 bytes; the job number keeps the runs apart anyway
 OPTIM = ("lr", "grad_norm", "batch_loss")  # under `train`, as optim/<name>
 
 
@@ -40,12 +42,27 @@ def layout(metrics: list[str]) -> dict:
     return {"dlrun": charts}
 
 
+def board_dir(run_dir: Path) -> Path:
+    """Where a run's events go: `<run>/tb`, or in a multirun job `<run>/tb/<its overrides>`
+    (Hydra's `override_dirname`), so TensorBoard names the job's runs by what it changed.
+    The job directory itself stays `<sweep>/<job number>`: a path with `=` and `,` could not
+    be given to `trainer.resume=` unquoted."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    root = Path(run_dir) / "tb"
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return root
+    label = HydraConfig.get().job.override_dirname.replace("/", "∕")[:LABEL_CHARS]
+    return root / label if label else root
+
+
 class TensorBoardLog:
     """The run's TensorBoard writers; with `enabled=False` (a `logger=[...]` without
     tensorboard) it writes nothing."""
 
     def __init__(self, run_dir: Path, purge_step: int | None = None, enabled: bool = True):
-        root = run_dir / "tb"
+        root = board_dir(run_dir)
         self.enabled = enabled
         # hparams, text, images
         self.run = SummaryWriter(str(root), purge_step=purge_step) if enabled else None
@@ -78,9 +95,9 @@ class TensorBoardLog:
             writer.close()
 
 
-def add_figure(run_dir: Path, tag: str, figure) -> None:
-    """A matplotlib figure into the Images tab of the run at `run_dir/tb`."""
-    writer = SummaryWriter(str(Path(run_dir) / "tb"))
+def add_figure(board: Path, tag: str, figure) -> None:
+    """A matplotlib figure into the Images tab of the TensorBoard run at `board`."""
+    writer = SummaryWriter(str(board))
     try:
         writer.add_figure(tag, figure, 0, close=False)
     finally:

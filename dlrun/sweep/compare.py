@@ -53,19 +53,10 @@ def compare(paths: list[Path]) -> dict:
     if root in dirs:  # one run: name it by its own folder
         root = root.parent
     jobs = [read_job(d, root, i) for i, d in enumerate(dirs)]
-    rows = group_rows(jobs, [_name(j) for j in jobs])
+    rows = group_rows(jobs, [j["dir"] for j in jobs])  # a sweep's jobs: <sweep>/<number>
     swept, common = differing(jobs)
     return {"root": str(root), "jobs": jobs, "rows": rows, "best_row": best_row_index(rows),
             "swept": swept, "common_overrides": common}
-
-
-def _name(job: dict) -> str:
-    """A run's directory; a sweep job's as its sweep's and its number (`sweep/3` for
-    `sweep/3_optim.lr=0.1,optim=adam`: the overrides have their own column)."""
-    parent, _, name = job["dir"].rpartition("/")
-    if name.startswith(f"{job['job']}_"):
-        return f"{parent}/{job['job']}" if parent else str(job["job"])
-    return job["dir"]
 
 
 def _caption(found: dict) -> str:
