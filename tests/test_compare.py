@@ -101,3 +101,15 @@ def test_the_table_fits_100_columns_and_keeps_every_column_when_piped(seeds, cap
     for name in header[1:]:  # the first is "job" for a sweep
         assert name.split(" ")[-1] in piped
     assert "left out" not in piped
+
+
+def test_a_folder_of_runs_is_compared_and_left_alone(seeds, tmp_path, capsys):
+    """outputs/runs/<date>: its runs in one table, and no sweep files written into it."""
+    import shutil
+
+    folder = tmp_path / "runs"
+    for n in (0, 1):
+        shutil.copytree(seeds[0] / str(n), folder / f"run{n}")
+    assert summary_main([str(folder)]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["run0", "run1"]
+    assert "2 runs under" in capsys.readouterr().out

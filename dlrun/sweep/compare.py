@@ -18,6 +18,7 @@ from pathlib import Path
 from dlrun.sweep import table
 from dlrun.sweep.groups import best_row_index, differing, group_rows
 from dlrun.sweep.summary import (
+    SUMMARY_JSON,
     job_dirs,
     print_summary,
     read_job,
@@ -44,6 +45,12 @@ def expand(paths: list[str]) -> tuple[list[Path], list[str]]:
             missing.append(text)
         found += [path for path in runs if path not in found]
     return found, missing
+
+
+def is_sweep(path: Path) -> bool:
+    """A multirun's directory (Hydra's multirun.yaml, or our summary), not a folder of runs:
+    only there does dlrun-summary write files."""
+    return (path / "multirun.yaml").is_file() or (path / SUMMARY_JSON).is_file()
 
 
 def compare(paths: list[Path]) -> dict:
@@ -87,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         return _error(f"{empty[0]} holds no sweep jobs or runs (no <run>/.hydra/overrides.yaml); pass run or "
                       "sweep directories such as outputs/runs/<date>/<time> or "
                       "outputs/multirun/<date>/<time>.")
-    one_sweep = len(paths) == 1 and job_dirs(paths[0]) != [paths[0]]
+    one_sweep = len(paths) == 1 and is_sweep(paths[0])
     if one_sweep:
         found = summarize_sweep(paths[0])
         if not args.no_write:
