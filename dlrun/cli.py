@@ -47,7 +47,9 @@ def _run_dir(resume: str | None, fresh: str) -> str:
     return os.path.abspath(resume)
 
 
-def _hydra_subdir(resume: str | None, stamp: str) -> str:
+def _hydra_subdir(resume: str | None, stamp: str, mode: str = "train") -> str | None:
+    if mode == "eval":  # a re-test records itself in RUN/eval-<time>.json, nothing else
+        return None
     return ".hydra" if resume is None else f".hydra/resumed-{stamp}"
 
 
@@ -88,6 +90,8 @@ def run(cfg: DictConfig) -> float:
 def _forget_failed_resume() -> None:
     """A resume that was refused leaves the run it named exactly as it was."""
     hydra_cfg = HydraConfig.get()
+    if hydra_cfg.output_subdir is None:  # mode=eval wrote no record
+        return
     record = Path(hydra_cfg.runtime.output_dir, hydra_cfg.output_subdir)
     if record.name.startswith("resumed-"):
         shutil.rmtree(record, ignore_errors=True)

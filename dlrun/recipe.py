@@ -4,8 +4,8 @@ every kind of job starts from.
 `setup` builds the run's parts and its logs (and picks its threads); `train` runs `fit`
 and logs every epoch as it ends (metrics.jsonl, TensorBoard, terminal); `finish` fills in
 the summary, writes summary.json, diagnoses the run, writes summary.json again with the
-verdict (so a crash in the diagnosis never costs the run its summary), and says how the
-run ended.
+verdict (so a crash in the diagnosis never costs the run its summary), draws curves.png,
+and says how the run ended.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from dlrun.models import param_counts
 from dlrun.records import Diagnosis, EpochRow, Summary
 from dlrun.report import diagnosis as diagnosis_report
 from dlrun.report.files import MetricsLog, write_json
-from dlrun.report.hparams import log_hparams
+from dlrun.report.hparams import hparams_of, log_hparams
+from dlrun.report.loggers import build_loggers, uses_tensorboard
 from dlrun.report.params import print_params
+from dlrun.report.pictures import save_curves
 from dlrun.report.summary import summarize
 from dlrun.report.tensorboard import TensorBoardLog
 from dlrun.report.terminal import EpochDisplay, print_result, print_samples
@@ -81,10 +83,21 @@ class TrainRun:
             print_params(self.layers, self.parts.params)
         self.resume = _resume_state(cfg, self.parts.model, job.world.device)
         start = self.resume["epoch"] if self.resume else 0
-        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", keep_through_epoch=start)
-        self.board = TensorBoardLog(self.run_dir, purge_step=start + 1 if self.resume else None)
-        log_hparams(self.board.run, cfg)  # the HPARAMS tab compares runs (and sweep jobs)
+        self.open_logs(start)
         self.display = EpochDisplay(cfg.trainer.epochs, cfg.trainer.progress, start)
+
+    def open_logs(self, start: int) -> None:
+        """metrics.jsonl (kept through epoch `start` when resuming), TensorBoard with the
+        HParams record, the other loggers, and the epoch monitor's warnings."""
+        cfg = self.cfg
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", keep_through_epoch=start)
+        self.board = TensorBoardLog(self.run_dir, purge_step=start + 1 if start else None,
+                                    enabled=uses_tensorboard(cfg))
+        if self.board.enabled:
+            log_hparams(self.board.run, cfg)  # the HPARAMS tab compares runs (and sweep jobs)
+        self.loggers = build_loggers(cfg, self.run_dir)  # logger=[csv,mlflow]
+        for logger in self.loggers:
+            logger.start(hparams_of(cfg), self.metrics.rows)
         self.monitor = EpochMonitor(cfg.diagnose, self.parts.data, self.parts.loss, cfg.trainer.seed)
 
     def train(self) -> None:
@@ -118,6 +131,8 @@ class TrainRun:
         self.timed.append(row)
         self.metrics.append(row)
         self.board.epoch(row)
+        for logger in self.loggers:
+            logger.epoch(row)
         for warning in [] if self.quiet else warnings:
             print(f"dlrun: warning: {self.label}{warning}", file=sys.stderr)
 
@@ -128,6 +143,7 @@ class TrainRun:
         if self.signum is not None:
             summary.status = "interrupted"
             write_json(path, summary.to_json())
+            self.close_loggers(summary, None)
             done = summary.final.epoch if summary.final else 0
             print(f"dlrun: {signal.Signals(self.signum).name} received: stopped after epoch "
                   f"{done}; continue with: dlrun trainer.resume={self.run_dir}", file=sys.stderr)
@@ -140,6 +156,8 @@ class TrainRun:
         if diagnosis is not None:
             summary.verdict = str(diagnosis.verdict)
             write_json(path, summary.to_json())
+        save_curves(self.run_dir, self.metrics.rows, diagnosis, self.board.enabled)  # warns only
+        self.close_loggers(summary, diagnosis)
         if not self.quiet:
             print_result(summary)
             print_samples(summary.samples or {})
@@ -151,6 +169,10 @@ class TrainRun:
                 f"{self.run_dir / 'checkpoints'}; try a lower optim.lr or trainer.grad_clip=1.0."
             )
         return summary.objective
+
+    def close_loggers(self, summary: Summary, diagnosis: Diagnosis | None) -> None:
+        for logger in self.loggers:
+            logger.finish(summary, diagnosis, self.run_dir)
 
     def summary(self) -> Summary:
         """The run's summary in memory: its rows, speed, size, and how it ended."""
@@ -183,10 +205,12 @@ class TrainRun:
                 self.job.overrides, train_seconds=self.train_seconds(summary),
                 final_epoch=stopper.best_epoch if stopper is not None and stopper.restored else None,
                 shared_probes=self.shared_probes,
+                run_dir=self.run_dir if self.cfg.trainer.checkpoint else None,
             )
             if diagnosis is not None:
                 write_json(self.run_dir / "diagnosis.json", diagnosis.to_json())
-                diagnosis_report.write_tensorboard(self.run_dir, diagnosis)
+                if self.board.enabled:
+                    diagnosis_report.write_tensorboard(self.run_dir, diagnosis)
         except Exception as error:  # noqa: BLE001  the run is done; its files must survive
             print(f"dlrun: warning: the diagnosis failed ({type(error).__name__}: {error}); "
                   f"the run's files in {self.run_dir} are complete; "

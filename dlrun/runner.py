@@ -3,7 +3,8 @@
 `run_job` is a short list of steps: validate the config, find this process's place among
 data-parallel ranks (spawning them for `trainer.devices=N`), set up the device, then run
 the job the config names, chosen from `JOBS`: a training run (`dlrun.recipe.TrainRun`:
-setup -> train -> finish), a learning-rate range test, or a cross-validation.
+setup -> train -> finish), a learning-rate range test, a cross-validation, or the
+re-test of a trained run (`dlrun.retest`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dlrun.data import Dataset
 from dlrun.errors import UserError
 from dlrun.lr_find import find_lr
 from dlrun.recipe import Job, TrainRun
+from dlrun.retest import retest
 from dlrun.train import distributed
 from dlrun.train.accel import check_precision, configure_backend
 from dlrun.train.threads import use_threads
@@ -83,6 +85,7 @@ JOBS: dict[str, Callable[[Job], float]] = {
     "train": train,
     "lr_find": lr_find,
     "cv": cross_validation,
+    "eval": retest,  # dlrun mode=eval trainer.resume=RUN: RUN's weights on every split
 }
 
 

@@ -128,8 +128,13 @@ def test_multirun_makes_one_directory_per_job(tmp_path):
     result = dlrun_command("-m", "optim=sgd,adam", "optim.lr=0.1,0.01", "trainer.epochs=1",
                            "data.n_train=200", "trainer.progress=off", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    jobs = sorted(p for p in tmp_path.glob("outputs/multirun/*/*/*") if p.is_dir())
+    jobs = sorted(p.parent for p in tmp_path.glob("outputs/multirun/*/*/*/.hydra"))
     assert [p.name for p in jobs] == ["0", "1", "2", "3"]
+    # each job's TensorBoard runs are named by its overrides (trainer.progress, which changes
+    # nothing computed, left out)
+    assert [sorted(p.name for p in (job / "tb").iterdir()) for job in jobs] == [
+        [f"data.n_train=200,optim.lr={lr},optim={optim},trainer.epochs=1"]
+        for optim, lr in [("sgd", "0.1"), ("sgd", "0.01"), ("adam", "0.1"), ("adam", "0.01")]]
     overrides = set()
     for job in jobs:
         summary = json.loads((job / "summary.json").read_text())

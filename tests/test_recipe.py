@@ -8,9 +8,10 @@ from dlrun.runner import JOBS, job_kind
 
 
 def test_the_job_comes_from_the_mode_and_cv_folds():
-    assert set(JOBS) == {"train", "lr_find", "cv"}
+    assert set(JOBS) == {"train", "lr_find", "cv", "eval"}
     assert job_kind(compose(), data=None) == "train"
     assert job_kind(compose("mode=lr_find"), data=None) == "lr_find"
+    assert job_kind(compose("mode=eval"), data=None) == "eval"
     assert job_kind(compose("cv.folds=3"), data=None) == "cv"
     assert job_kind(compose("cv.folds=3"), data=object()) == "train"  # one fold of it
 

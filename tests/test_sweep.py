@@ -199,17 +199,39 @@ def test_tensorboard_hparams_compares_the_jobs(grid):
                 break
             time.sleep(1)
         experiment = _post(f"{base}/experiment", {"experimentName": ""})
+        root = f"http://127.0.0.1:{port}/data/plugin"
+        with urllib.request.urlopen(f"{root}/scalars/tags", timeout=10) as response:
+            scalar_tags = json.loads(response.read())
+        with urllib.request.urlopen(f"{root}/custom_scalars/layout", timeout=10) as response:
+            layout = json.loads(response.read())
     finally:
         server.terminate()
         server.wait(timeout=30)
 
     assert len(groups) == 6
-    hparam_names = {h["name"] for h in experiment["hparamInfos"]}
-    assert {"optim", "optim.lr", "trainer.batch_size"} <= hparam_names
-    metric_names = {
+    hparam_names = [h["name"] for h in experiment["hparamInfos"]]
+    assert {"optim", "optim.lr", "trainer.batch_size"} <= set(hparam_names)
+    assert set(hparam_names[:2]) == {"optim", "optim.lr"}  # what the sweep varied comes first
+    metric_names = [
         (m["name"].get("group", ""), m["name"]["tag"]) for m in experiment["metricInfos"]
-    }
-    assert {("train", "loss"), ("val", "loss"), ("test", "loss"), ("val", "acc")} <= metric_names
+    ]
+    assert {("train", "loss"), ("val", "loss"), ("test", "loss"), ("val", "metric/acc")} <= set(
+        metric_names
+    )
+    # the HPARAMS table shows the first five metrics: the losses are among them
+    assert {("train", "loss"), ("val", "loss"), ("test", "loss")} <= set(metric_names[:5])
+
+    # one TensorBoard run per split, each named by its job's number and overrides
+    assert len(scalar_tags) == 18 and {r.rsplit("/", 1)[-1] for r in scalar_tags} == {
+        "train", "val", "test"}
+    for run, tags in scalar_tags.items():
+        job, tb, label, split = run.split("/")
+        assert job.isdigit() and tb == "tb" and "optim.lr=" in label and "optim=" in label
+        assert {"loss", "metric/acc"} <= set(tags)
+        assert ("optim/lr" in tags) == (split == "train")
+    # the custom-scalars layout: the loss of every split first, then the task metric
+    charts = [c["title"] for c in layout["category"][0]["chart"]]
+    assert charts[:2] == ["loss: train / val / test", "acc: train / val / test"]
 
     own = job_summaries(sweep)
     seen = set()
@@ -222,7 +244,7 @@ def test_tensorboard_hparams_compares_the_jobs(grid):
             for m in group["sessions"][0]["metricValues"]
         }
         assert math.isclose(values[("val", "loss")], final["val_loss"], rel_tol=1e-5)
-        assert math.isclose(values[("test", "acc")], final["test_acc"], rel_tol=1e-5)
+        assert math.isclose(values[("test", "metric/acc")], final["test_acc"], rel_tol=1e-5)
         seen.add(key)
     assert seen == set(own)
 

@@ -43,6 +43,7 @@ class Context:
     options: dict[str, set[str]] = field(default_factory=dict)
     pinned: dict = field(default_factory=dict)  # what an experiment preset sets, by group
     conf_dir: Path | None = None
+    run_dir: Path | None = None  # the run's directory: checks re-test its weights (mode=eval)
     values: dict = field(default_factory=dict)  # every leaf of the composed config, by key
     choices: dict[str, object] = field(default_factory=dict)  # group -> the option it runs
 
@@ -84,7 +85,8 @@ def _choices(overrides: list[str]) -> dict:
 
 
 def run_context(
-    cfg: DictConfig, overrides: list[str], *, input_rank: int, test_shift: str | None
+    cfg: DictConfig, overrides: list[str], *, input_rank: int, test_shift: str | None,
+    run_dir: Path | None = None,
 ) -> Context:
     """What the remedies need from the config: current values, existing keys and options."""
     conf = Path(config_dir())
@@ -115,6 +117,7 @@ def run_context(
         options={g: {p.stem for p in (conf / g).glob("*.yaml")} for g in GROUPS},
         pinned=_experiment_body(conf, overrides),
         conf_dir=conf,
+        run_dir=run_dir,
         values=_values(cfg),
         choices=_choices(overrides),
     )

@@ -13,6 +13,7 @@ raises is recorded, never fatal. Every probe's seconds are recorded.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
@@ -248,6 +249,7 @@ def diagnose_run(
     train_seconds: float | None = None,
     final_epoch: int | None = None,
     shared_probes: dict | None = None,
+    run_dir: Path | None = None,
 ) -> Diagnosis | None:
     """The diagnosis of a finished run, or None with diagnose=off.
 
@@ -255,7 +257,8 @@ def diagnose_run(
     (the remedies' commands start from them); `final_epoch` the epoch whose weights the
     model holds when that is not the last (early stopping restored the best);
     `shared_probes` a dict the probes that do not read the trained weights share with other
-    runs (a stack's jobs), so that they run once.
+    runs (a stack's jobs), so that they run once; `run_dir` where its checkpoints are (a
+    check can re-test them with mode=eval).
     """
     th = cfg.diagnose
     if not th.enabled:
@@ -276,7 +279,7 @@ def diagnose_run(
         outcome = diagnose_evidence(ev, th, measure)
 
     context = run_context(cfg, overrides, input_rank=len(data.input_shape),
-                          test_shift=ev.test_shift)
+                          test_shift=ev.test_shift, run_dir=run_dir)
     cost = {f"{name}_s": seconds for name, seconds in prober.seconds.items()}
     cost["total_s"] = sum(prober.seconds.values())
     if train_seconds:

@@ -129,9 +129,11 @@ def markdown(d: Diagnosis) -> str:
 
 
 def write_tensorboard(run_dir: Path, d: Diagnosis) -> None:
-    """The diagnosis as text under the run's `tb/` (tag `diagnosis`)."""
+    """The diagnosis as text in the run's own TensorBoard run (tag `diagnosis`)."""
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(Path(run_dir) / "tb"))
+    from dlrun.report.tensorboard import board_dir
+
+    writer = SummaryWriter(str(board_dir(run_dir)))
     writer.add_text("diagnosis", markdown(d), 0)
     writer.close()

@@ -3,10 +3,11 @@
 Only the session-start summary is written, into the run's `tb/` directory beside its
 scalars. TensorBoard then infers the experiment from all the sessions under `--logdir`
 (hyperparameters: the union over runs) and takes each metric as the last value of a
-scalar curve of the session: `loss` and the task metric in the groups `train`, `val`,
-`test` (tb/train, tb/val, tb/test), and `lr`, `grad_norm`, ... in the run's own group.
-So `tensorboard --logdir outputs/multirun/<date>/<time>` compares a sweep's jobs with
-no metric logged twice.
+scalar curve of the session: `loss`, `metric/<name>` and `optim/...` in the groups
+`train`, `val`, `test` (tb/train, tb/val, tb/test; see dlrun.report.tensorboard for why the
+tags sort the losses first). TensorBoard lists the hyperparameters whose values differ
+between sessions first. So `tensorboard --logdir outputs/multirun/<date>/<time>` compares a
+sweep's jobs, swept knobs and losses in the default view, with no metric logged twice.
 """
 
 from __future__ import annotations
@@ -23,10 +24,16 @@ _ABSENT = object()
 
 
 def _value(value):
-    """A value TensorBoard can hold: a number, a bool or a string (lists and null as text)."""
+    """A value TensorBoard can hold: a number, a bool or a string (lists and null as text).
+
+    Integers are written as text: TensorBoard prints every number with five significant
+    digits (a hidden size of 128 reads `128.00`), and a width or a batch size is a choice
+    among a few values anyway."""
     if isinstance(value, (ListConfig, DictConfig)):
         value = OmegaConf.to_container(value, resolve=True)
-    if isinstance(value, (bool, int, float, str)):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (bool, float, str)):
         return value
     return str(value) if value is not None else "null"
 

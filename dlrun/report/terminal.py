@@ -65,11 +65,11 @@ class EpochDisplay:
             self.progress.stop()
 
 
-def result_table(summary: Summary) -> Table:
-    """Final and best metrics per split, then the run's cost."""
+def result_table(summary: Summary, title: str | None = None, caption: str | None = None) -> Table:
+    """Final and best metrics per split, then the run's cost (or the given title and caption)."""
     final, best = summary.final or EpochRow(), summary.best
     metric = next((m for m, _ in SHOWN if final.metric("val", m) is not None), None)
-    table = Table(title=f"dlrun result: {summary.run_dir}", show_header=True)
+    table = Table(title=title or f"dlrun result: {summary.run_dir}", show_header=True)
     table.add_column("")
     for split in SPLITS:
         table.add_column(split, justify="right")
@@ -87,15 +87,15 @@ def result_table(summary: Summary) -> Table:
         table.add_row(f"best epoch {best.epoch} loss", *cells(best, "loss"))
         if metric:
             table.add_row(f"best epoch {best.epoch} {metric}", *cells(best, metric))
-    table.caption = (
+    table.caption = caption or (
         f"{summary.params:,} parameters on {summary.device}; {summary.epochs} epochs, "
         f"{summary.steps} steps in {summary.wall_time_s:.1f} s ({summary.steps_per_s:.0f} steps/s)"
     )
     return table
 
 
-def print_result(summary: Summary) -> None:
-    console.print(result_table(summary))
+def print_result(summary: Summary, title: str | None = None, caption: str | None = None) -> None:
+    console.print(result_table(summary, title, caption))
     sys.stdout.flush()
 
 

@@ -13,6 +13,7 @@ from dlrun.schema import (
     cv,
     data,
     diagnose,
+    logger,
     loss,
     lr_find,
     model,
@@ -24,7 +25,8 @@ from dlrun.schema import (
     trainer,
 )
 
-GROUPS = (trainer, optim, model, data, tokens, reg, loss, sched, cv, lr_find, diagnose, run)
+GROUPS = (trainer, optim, model, data, tokens, reg, loss, sched, cv, lr_find, diagnose, logger,
+          run)
 
 
 def register_schemas() -> None:

@@ -15,13 +15,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from dlrun.build import Components
-from dlrun.diagnose import EpochMonitor
 from dlrun.models import param_counts
 from dlrun.recipe import Job, TrainRun
 from dlrun.records import Summary
-from dlrun.report.files import MetricsLog
-from dlrun.report.hparams import log_hparams
-from dlrun.report.tensorboard import TensorBoardLog
 
 
 @contextlib.contextmanager
@@ -81,10 +77,7 @@ class StackedRun(TrainRun):
         self.label = f"{label}: "
         self.layers = param_counts(parts.model)
         self.resume = None
-        self.metrics = MetricsLog(job.run_dir / "metrics.jsonl")
-        self.board = TensorBoardLog(job.run_dir)
-        log_hparams(self.board.run, job.cfg)
-        self.monitor = EpochMonitor(job.cfg.diagnose, parts.data, parts.loss, job.cfg.trainer.seed)
+        self.open_logs(0)
 
     def summary(self) -> Summary:
         summary = super().summary()
