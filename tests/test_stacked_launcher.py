@@ -50,7 +50,11 @@ def test_every_job_is_a_full_run_directory(sweep):
                      "diagnosis.json", "checkpoints/last.pt", "checkpoints/best.pt"):
             assert (run / name).is_file(), name
         assert [r["epoch"] for r in file_rows(run / "metrics.jsonl")] == [1, 2]
-        assert list((run / "tb").glob("events.out.tfevents.*")) and list((run / "tb" / "val").glob("events*"))
+        # TensorBoard under tb/<the job's overrides>/, one run per split, as a solo sweep job's
+        boards = {p.parent for p in (run / "tb").rglob("events.out.tfevents.*")
+                  if p.parent.name not in ("train", "val", "test")}
+        assert len(boards) == 1 and "optim.lr=" in boards.pop().name
+        assert list((run / "tb").rglob("val/events*"))
         own = json.loads((run / "summary.json").read_text())
         assert own["status"] == "ok" and own["stack"]["size"] == 4 and own["steps"] == 8
         assert job["verdict"] == json.loads((run / "diagnosis.json").read_text())["verdict"]
