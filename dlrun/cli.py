@@ -51,15 +51,13 @@ def _hydra_subdir(resume: str | None, stamp: str) -> str:
     return ".hydra" if resume is None else f".hydra/resumed-{stamp}"
 
 
-def _sqlite_url(path: str) -> str:
-    """An SQLite URL for an Optuna study; its folder is made so the first trial can create it."""
-    file = Path(path).expanduser().resolve()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{file}"
+def _sweep_dir(resume: str | None, fresh: str) -> str:
+    """A continued search (`hparams_search.resume=DIR`) adds its trials to DIR."""
+    return fresh if resume is None else os.path.abspath(resume)
 
 
 register_schemas()
-OmegaConf.register_new_resolver("dlrun_sqlite", _sqlite_url, replace=True)
+OmegaConf.register_new_resolver("dlrun_sweep_dir", _sweep_dir, replace=True)
 OmegaConf.register_new_resolver("dlrun_run_dir", _run_dir, replace=True)
 OmegaConf.register_new_resolver("dlrun_hydra_subdir", _hydra_subdir, replace=True)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,9 @@ from dlrun.train.generate import samples
 from dlrun.train.signals import StopOnSignal
 from dlrun.train.threads import use_threads
 
+# sees each epoch's row as it ends; a non-empty answer stops the run, saying why (a pruner)
+EpochHook = Callable[[EpochRow], "str | None"]
+
 
 @dataclass
 class Job:
@@ -52,6 +56,7 @@ class Job:
     data: Dataset | None  # one fold of a cross-validation; None: the config's dataset
     started: float  # perf_counter at the job's start
     parallel: int = 1  # processes sharing this machine's cores: parallel jobs x local ranks
+    on_epoch: EpochHook | None = None  # a search's trial: reports each epoch, may prune the run
 
 
 class TrainRun:
@@ -63,6 +68,7 @@ class TrainRun:
         self.timed: list[EpochRow] = []  # the rows this process trained (they carry timing)
         self.generated: dict[str, str] = {}
         self.signum: int | None = None
+        self.pruned: str | None = None  # why the search's pruner stopped this run
 
     def run(self) -> float:
         self.setup()
@@ -91,13 +97,17 @@ class TrainRun:
         checkpoints = self.run_dir / "checkpoints" if cfg.trainer.checkpoint else None
         try:
             with StopOnSignal() as stop:
+                def should_stop() -> bool:
+                    return stop.requested() or self.pruned is not None
+
                 for row in fit(parts, cfg.trainer, world=self.job.world, checkpoint_dir=checkpoints,
-                               resume=self.resume, should_stop=stop.requested,
+                               resume=self.resume, should_stop=should_stop,
                                grad_norms=cfg.diagnose.enabled):
                     self.log(row)
                 self.signum = stop.signum
                 # token models: a generated sample (text) or decoded test examples (seq2seq)
-                if stop.signum is None and not (self.timed and self.timed[-1].non_finite):
+                if stop.signum is None and self.pruned is None and not (
+                        self.timed and self.timed[-1].non_finite):
                     self.generated = samples(parts.model, parts.data, cfg.trainer.seed)
                 for tag, text in self.generated.items():
                     self.board.text(tag, "    " + text.replace("\n", "\n    "))  # markdown code
@@ -112,6 +122,8 @@ class TrainRun:
         self.metrics.append(row)
         self.board.epoch(row)
         self.display.update(row)
+        if self.job.on_epoch is not None and self.pruned is None:
+            self.pruned = self.job.on_epoch(row)
         for warning in [] if self.quiet else warnings:
             print(f"dlrun: warning: {warning}", file=sys.stderr)
 
@@ -126,6 +138,10 @@ class TrainRun:
             print(f"dlrun: {signal.Signals(self.signum).name} received: stopped after epoch "
                   f"{done}; continue with: dlrun trainer.resume={self.run_dir}", file=sys.stderr)
             raise SystemExit(128 + self.signum)
+        if self.pruned is not None:  # a search's trial, stopped early: no diagnosis of it
+            summary.status, summary.error = "pruned", self.pruned
+            write_json(path, summary.to_json())
+            return summary.objective
         if summary.final is not None and summary.final.non_finite:
             summary.status = "failed"
             summary.error = f"the loss became non-finite in epoch {summary.final.epoch}"
