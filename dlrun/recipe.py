@@ -25,6 +25,7 @@ from dlrun.data import Dataset
 from dlrun.diagnose import EpochMonitor, diagnose_run
 from dlrun.errors import RunFailed, UserError
 from dlrun.models import param_counts
+from dlrun.overrides import command, run_flags
 from dlrun.records import Diagnosis, EpochRow, Summary
 from dlrun.report import diagnosis as diagnosis_report
 from dlrun.report.files import MetricsLog, write_json
@@ -136,7 +137,8 @@ class TrainRun:
             write_json(path, summary.to_json())
             done = summary.final.epoch if summary.final else 0
             print(f"dlrun: {signal.Signals(self.signum).name} received: stopped after epoch "
-                  f"{done}; continue with: dlrun trainer.resume={self.run_dir}", file=sys.stderr)
+                  f"{done}; continue with: {command([f'trainer.resume={self.run_dir}'], run_flags())}",
+                  file=sys.stderr)
             raise SystemExit(128 + self.signum)
         if self.pruned is not None:  # a search's trial, stopped early: no diagnosis of it
             summary.status, summary.error = "pruned", self.pruned

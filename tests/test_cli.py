@@ -232,3 +232,29 @@ def test_help_and_printed_config_never_import_torch(tmp_path, args):
                             capture_output=True, text=True, timeout=60)
     assert "NO TORCH" in result.stderr, result.stderr
     assert "model" in result.stdout
+
+
+def test_remedy_and_resume_commands_carry_the_config_dir(monkeypatch, tmp_path, capsys):
+    """Problem 3: a run composed with `-cd DIR model=tiny` prints remedies that start with
+    `dlrun -cd DIR` and compose when pasted; resuming it needs no -cd typed again."""
+    import shlex
+
+    user = tmp_path / "conf"
+    (user / "model").mkdir(parents=True)
+    (user / "model" / "tiny.yaml").write_text("defaults:\n  - mlp\n  - _self_\nhidden: [4]\n")
+    run = tmp_path / "run"
+    code, _, err = run_cli(monkeypatch, tmp_path, capsys, "-cd", str(user), "model=tiny",
+                           "trainer.epochs=2", "data.n_train=200", "trainer.progress=off",
+                           f"hydra.run.dir={run}")
+    assert code == 0, err
+    remedies = json.loads((run / "diagnosis.json").read_text())["remedies"]
+    assert remedies
+    for remedy in remedies:
+        assert remedy["command"].startswith(f"dlrun -cd {user} "), remedy["command"]
+    pasted = shlex.split(remedies[0]["command"])[1:]
+    code, out, err = run_cli(monkeypatch, tmp_path, capsys, *pasted, "--cfg", "job")
+    assert code == 0, err
+    code, _, err = run_cli(monkeypatch, tmp_path, capsys, f"trainer.resume={run}",
+                           "trainer.epochs=3", "diagnose=off")
+    assert code == 0, err
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
