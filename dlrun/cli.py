@@ -25,6 +25,7 @@ from dlrun.explain import explain
 from dlrun.help import print_help, version_line
 from dlrun.overrides import with_resumed_overrides
 from dlrun.paths import config_dir
+from dlrun.report.runlog import logged_to
 from dlrun.schema import register_schemas
 from dlrun.sweep.job import run_sweep_job
 
@@ -66,19 +67,21 @@ def run(cfg: DictConfig) -> float:
     """One job: build, train, diagnose, report. Returns the final validation loss for sweepers."""
     from dlrun.runner import run_job  # imports torch
 
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
-        # any failure is recorded in the job's summary.json and the sweep goes on
-        return run_sweep_job(run_job, cfg)
-    try:
-        _check_resumed_dir(cfg.trainer.resume)
-        return run_job(cfg)
-    except Exception as error:  # noqa: BLE001  said here, before Hydra adds its own lines
-        explained = None if show_tracebacks() else explain(error)
-        if explained is None:
-            raise
-    print(f"dlrun: {explained.line}", file=sys.stderr)
-    if explained.code == 2 and cfg.trainer.resume is not None:
-        _forget_failed_resume()
+    with logged_to(Path(HydraConfig.get().runtime.output_dir)) as log:  # dlrun.log
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            # any failure is recorded in the job's summary.json and the sweep goes on
+            return run_sweep_job(run_job, cfg)
+        try:
+            _check_resumed_dir(cfg.trainer.resume)
+            return run_job(cfg)
+        except Exception as error:  # noqa: BLE001  said here, before Hydra adds its own lines
+            explained = None if show_tracebacks() else explain(error)
+            if explained is None:
+                raise
+        print(f"dlrun: {explained.line}", file=sys.stderr)
+        if explained.code == 2 and cfg.trainer.resume is not None:
+            log.discard()
+            _forget_failed_resume()
     sys.exit(explained.code)
 
 
