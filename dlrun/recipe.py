@@ -39,7 +39,9 @@ from dlrun.train.accel import peak_memory
 from dlrun.train.checkpoint import load_checkpoint
 from dlrun.train.distributed import World
 from dlrun.train.generate import samples
+from dlrun.train.precision_check import check_precision_speed
 from dlrun.train.signals import StopOnSignal
+from dlrun.train.task import loss_fn
 from dlrun.train.threads import use_threads
 
 # sees each epoch's row as it ends; a non-empty answer stops the run, saying why (a pruner)
@@ -84,6 +86,7 @@ class TrainRun:
         self.layers = param_counts(self.parts.model)
         if not self.quiet:
             print_params(self.layers, self.parts.params)
+        self.warn_if_precision_is_slower()
         self.resume = _resume_state(cfg, self.parts.model, job.world.device)
         start = self.resume["epoch"] if self.resume else 0
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", keep_through_epoch=start)
@@ -91,6 +94,19 @@ class TrainRun:
         log_hparams(self.board.run, cfg)  # the HPARAMS tab compares runs (and sweep jobs)
         self.display = EpochDisplay(cfg.trainer.epochs, cfg.trainer.progress, start)
         self.monitor = EpochMonitor(cfg.diagnose, self.parts.data, self.parts.loss, cfg.trainer.seed)
+
+    def warn_if_precision_is_slower(self) -> None:
+        """One line when trainer.precision is measurably slower than fp32 for this model here."""
+        cfg, parts = self.cfg, self.parts
+        if cfg.trainer.precision == "32":
+            return
+        data = parts.data
+        criterion = parts.loss if parts.loss is not None else loss_fn(data.task)
+        warning = check_precision_speed(parts.model, data.x_train, data.y_train, criterion,
+                                        cfg.trainer.precision, self.job.world.device,
+                                        cfg.trainer.batch_size)
+        if warning is not None:
+            print(f"dlrun: warning: {warning}", file=sys.stderr)
 
     def train(self) -> None:
         """`fit`, logging each epoch as it ends; then a token model's samples."""
