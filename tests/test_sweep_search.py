@@ -191,3 +191,32 @@ def test_an_interrupted_search_resumes(tmp_path):
     assert sum(t.state.name == "COMPLETE" for t in trials) == len(done) + 2
     assert results(sweep)["best_value"] == pytest.approx(
         min(t.value for t in trials if t.state.name == "COMPLETE"))
+
+
+def test_the_search_space_speaks_the_optuna_plugins_syntax():
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from dlrun.sweep.space import build_space
+
+    space = build_space(
+        {"optim.lr": "tag(log, interval(1e-4, 1e-1))", "optim.weight_decay": "interval(0.0, 1e-3)",
+         "trainer.batch_size": "choice(16, 32)"},
+        ["model.hidden=choice([64],[128,128])", "trainer.epochs=range(5,20,5)",
+         "trainer.batch_size=tag(log, int(interval(16, 256)))", "optim.weight_decay=0", "data=iris"])
+    d = space.distributions
+    assert d["optim.lr"] == FloatDistribution(1e-4, 1e-1, log=True)
+    assert d["trainer.batch_size"] == IntDistribution(16, 256, log=True)  # the command line's
+    assert d["trainer.epochs"] == CategoricalDistribution([5, 10, 15])
+    assert "optim.weight_decay" not in d  # fixed by a plain value
+    hidden = d["model.hidden"].choices[1]
+    assert space.overrides({"model.hidden": hidden, "optim.lr": 0.01}) == [
+        "optim.weight_decay=0", "data=iris", "model.hidden=[128,128]", "optim.lr=0.01"]
+
+
+def test_an_unknown_pruner_is_one_line():
+    from dlrun.errors import UserError
+    from dlrun.sweep.study import make_pruner
+
+    with pytest.raises(UserError, match="hparams_search.pruner=bogus: choose median, hyperband or none"):
+        make_pruner("bogus", 10)
+    assert isinstance(make_pruner("hyperband", 10), optuna.pruners.HyperbandPruner)

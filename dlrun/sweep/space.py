@@ -34,13 +34,23 @@ class Space:
 
     def overrides(self, params: Mapping[str, object]) -> list[str]:
         """A trial's overrides: the shared ones, then one `key=value` per sampled parameter."""
-        return [*self.fixed, *(format(key, value) for key, value in params.items())]
+        return [*self.fixed, *(_override(key, value) for key, value in params.items())]
+
+
+def _override(key: str, value: object) -> str:
+    if isinstance(value, str) and value.startswith(_ENCODED):  # a list or dict choice
+        return f"{key}={value[len(_ENCODED):]}"
+    return format(key, value)
+
+
+_ENCODED = "override:"  # marks a choice stored as the text of its value
 
 
 def _categorical(values: Sequence) -> CategoricalDistribution:
     # Optuna stores str/int/float/bool/None; anything else (a list) travels as its override text
     primitive = (str, int, float, bool, type(None))
-    return CategoricalDistribution([v if isinstance(v, primitive) else format_value(v) for v in values])
+    return CategoricalDistribution([v if isinstance(v, primitive) else _ENCODED + format_value(v)
+                                    for v in values])
 
 
 def distribution(override: Override) -> BaseDistribution:
