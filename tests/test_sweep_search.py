@@ -182,13 +182,14 @@ def test_an_interrupted_search_resumes(tmp_path):
             break
     search.send_signal(signal.SIGINT)
     assert search.wait(timeout=120) != 0  # stopped, not finished
-    done = [t for t in study(sweep).trials if t.state.name == "COMPLETE"]
+    finished = ("COMPLETE", "PRUNED")
+    done = [t for t in study(sweep).trials if t.state.name in finished]
     assert 2 <= len(done) < 40
 
     multirun(tmp_path, "hparams_search=tpe", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1",
              "trainer.epochs=5", f"hparams_search.resume={sweep}", name="search")
     trials = study(sweep).trials
-    assert sum(t.state.name == "COMPLETE" for t in trials) == len(done) + 2
+    assert sum(t.state.name in finished for t in trials) == len(done) + 2
     assert results(sweep)["best_value"] == pytest.approx(
         min(t.value for t in trials if t.state.name == "COMPLETE"))
 
@@ -220,3 +221,14 @@ def test_an_unknown_pruner_is_one_line():
     with pytest.raises(UserError, match="hparams_search.pruner=bogus: choose median, hyperband or none"):
         make_pruner("bogus", 10)
     assert isinstance(make_pruner("hyperband", 10), optuna.pruners.HyperbandPruner)
+
+
+def test_the_sweep_extra_is_current_optuna_without_old_pins():
+    """Problem 2: no hydra-optuna-sweeper, no optuna<3 or sqlalchemy<2; Optuna 4+ runs the search."""
+    import tomllib
+    from conftest import REPO
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    pins = " ".join(extras["sweep"] + extras["dev"]).lower()
+    assert "hydra-optuna-sweeper" not in pins and "sqlalchemy" not in pins and "optuna<3" not in pins
+    assert int(optuna.__version__.split(".")[0]) >= 4
