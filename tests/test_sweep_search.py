@@ -13,8 +13,10 @@ import time
 
 import pytest
 import yaml
+from hydra.core.global_hydra import GlobalHydra
 from test_sweep import JOB, multirun
 
+from dlrun import cli
 from dlrun.sweep.summary import SUMMARY_JSON
 
 optuna = pytest.importorskip("optuna", reason="the sweep extra is not installed: pip install -e '.[sweep]'")
@@ -80,7 +82,13 @@ def test_a_resumed_search_continues_its_own_study(tmp_path):
     first, _ = multirun(tmp_path, *SMALL, name="first")
     before = study(first).trials
     other, _ = multirun(tmp_path, *SMALL, name="other")  # an unrelated search in between
-    multirun(tmp_path, *SMALL, f"hparams_search.resume={first}", name="first")
+    with pytest.MonkeyPatch.context() as patch:  # no hydra.sweep.dir: the resumed one is used
+        patch.chdir(tmp_path)
+        patch.setattr(sys, "argv", ["dlrun", "-m", *SMALL, *JOB, "hparams_search.resume=first"])
+        try:
+            cli.main()
+        finally:
+            GlobalHydra.instance().clear()
     trials = study(first).trials
     assert states(trials) == ["COMPLETE"] * 4 and len(study(other).trials) == 2
     assert [t.params for t in trials[:2]] == [t.params for t in before]
