@@ -39,9 +39,8 @@ from dlrun.train.accel import peak_memory
 from dlrun.train.checkpoint import load_checkpoint
 from dlrun.train.distributed import World
 from dlrun.train.generate import samples
-from dlrun.train.precision_check import check_precision_speed
 from dlrun.train.signals import StopOnSignal
-from dlrun.train.task import loss_fn
+from dlrun.train.speed_check import SpeedCheck
 from dlrun.train.threads import use_threads
 
 # sees each epoch's row as it ends; a non-empty answer stops the run, saying why (a pruner)
@@ -86,27 +85,16 @@ class TrainRun:
         self.layers = param_counts(self.parts.model)
         if not self.quiet:
             print_params(self.layers, self.parts.params)
-        self.warn_if_precision_is_slower()
+        self.speed = SpeedCheck(self.parts, cfg.trainer, job.world.device)
+        self.warn(self.speed.before_training())  # a precision slower than fp32 here
         self.resume = _resume_state(cfg, self.parts.model, job.world.device)
         start = self.resume["epoch"] if self.resume else 0
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", keep_through_epoch=start)
         self.board = TensorBoardLog(self.run_dir, purge_step=start + 1 if self.resume else None)
         log_hparams(self.board.run, cfg)  # the HPARAMS tab compares runs (and sweep jobs)
+        self.start = start
         self.display = EpochDisplay(cfg.trainer.epochs, cfg.trainer.progress, start)
         self.monitor = EpochMonitor(cfg.diagnose, self.parts.data, self.parts.loss, cfg.trainer.seed)
-
-    def warn_if_precision_is_slower(self) -> None:
-        """One line when trainer.precision is measurably slower than fp32 for this model here."""
-        cfg, parts = self.cfg, self.parts
-        if cfg.trainer.precision == "32":
-            return
-        data = parts.data
-        criterion = parts.loss if parts.loss is not None else loss_fn(data.task)
-        warning = check_precision_speed(parts.model, data.x_train, data.y_train, criterion,
-                                        cfg.trainer.precision, self.job.world.device,
-                                        cfg.trainer.batch_size)
-        if warning is not None:
-            print(f"dlrun: warning: {warning}", file=sys.stderr)
 
     def train(self) -> None:
         """`fit`, logging each epoch as it ends; then a token model's samples."""
@@ -139,9 +127,15 @@ class TrainRun:
         self.metrics.append(row)
         self.board.epoch(row)
         self.display.update(row)
+        self.warn(self.speed.after_epoch(row, self.start + 1))  # compiling slower than eager
         if self.job.on_epoch is not None and self.pruned is None:
             self.pruned = self.job.on_epoch(row)
         for warning in [] if self.quiet else warnings:
+            print(f"dlrun: warning: {warning}", file=sys.stderr)
+
+    @staticmethod
+    def warn(warning: str | None) -> None:
+        if warning is not None:
             print(f"dlrun: warning: {warning}", file=sys.stderr)
 
     def finish(self) -> float:
