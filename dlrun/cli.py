@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import hydra
@@ -28,6 +29,7 @@ from dlrun.paths import config_dir
 from dlrun.report.runlog import logged_to
 from dlrun.schema import register_schemas
 from dlrun.sweep.job import run_sweep_job
+from dlrun.sweep.trial import trial_reporter
 
 
 def _run_dir(resume: str | None, fresh: str) -> str:
@@ -69,8 +71,9 @@ def run(cfg: DictConfig) -> float:
 
     with logged_to(Path(HydraConfig.get().runtime.output_dir)) as log:  # dlrun.log
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            # any failure is recorded in the job's summary.json and the sweep goes on
-            return run_sweep_job(run_job, cfg)
+            # any failure is recorded in the job's summary.json and the sweep goes on; a trial
+            # of dlrun's Optuna search reports its epochs to the study (and may be pruned)
+            return run_sweep_job(partial(run_job, on_epoch=trial_reporter(cfg)), cfg)
         try:
             _check_resumed_dir(cfg.trainer.resume)
             return run_job(cfg)

@@ -74,14 +74,12 @@ def _fail(reason: str) -> float:
     return math.nan
 
 
-def run_sweep_job(run_job: Callable[..., float], cfg: DictConfig) -> float:
+def run_sweep_job(run_job: Callable[[DictConfig], float], cfg: DictConfig) -> float:
     """Run one multirun job; on failure record it and hand the sweeper NaN or `JobFailed`."""
-    from dlrun.sweep.trial import trial_reporter
-
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     started = time.perf_counter()
     try:
-        value = run_job(cfg, on_epoch=trial_reporter(cfg))
+        value = run_job(cfg)
     except Exception as error:  # any job error is this job's failure, not the sweep's
         if _rank() > 0:
             raise
