@@ -7,27 +7,29 @@ without paying for it.
 from __future__ import annotations
 
 import atexit
-import difflib
+import contextlib
 import os
-import re
 import shutil
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import CompactHydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from omegaconf import DictConfig, OmegaConf
 
 from dlrun.config import check_resume_dir
-from dlrun.errors import RunFailed, UserError, find_cause
-from dlrun.overrides import split_argv, with_resumed_overrides
+from dlrun.errors import UserError
+from dlrun.explain import explain
+from dlrun.help import print_help, version_line
+from dlrun.overrides import with_resumed_overrides
 from dlrun.paths import config_dir
+from dlrun.report.runlog import logged_to
 from dlrun.schema import register_schemas
-from dlrun.sweep.job import JobFailed, run_sweep_job
+from dlrun.sweep.job import run_sweep_job
+from dlrun.sweep.trial import trial_reporter
 
 
 def _run_dir(resume: str | None, fresh: str) -> str:
@@ -53,15 +55,13 @@ def _hydra_subdir(resume: str | None, stamp: str, mode: str = "train") -> str | 
     return ".hydra" if resume is None else f".hydra/resumed-{stamp}"
 
 
-def _sqlite_url(path: str) -> str:
-    """An SQLite URL for an Optuna study; its folder is made so the first trial can create it."""
-    file = Path(path).expanduser().resolve()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{file}"
+def _sweep_dir(resume: str | None, fresh: str) -> str:
+    """A continued search (`hparams_search.resume=DIR`) adds its trials to DIR."""
+    return fresh if resume is None else os.path.abspath(resume)
 
 
 register_schemas()
-OmegaConf.register_new_resolver("dlrun_sqlite", _sqlite_url, replace=True)
+OmegaConf.register_new_resolver("dlrun_sweep_dir", _sweep_dir, replace=True)
 OmegaConf.register_new_resolver("dlrun_run_dir", _run_dir, replace=True)
 OmegaConf.register_new_resolver("dlrun_hydra_subdir", _hydra_subdir, replace=True)
 
@@ -71,126 +71,85 @@ def run(cfg: DictConfig) -> float:
     """One job: build, train, diagnose, report. Returns the final validation loss for sweepers."""
     from dlrun.runner import run_job  # imports torch
 
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
-        # any failure is recorded in the job's summary.json and the sweep goes on
-        return run_sweep_job(run_job, cfg)
-    try:
-        return run_job(cfg)
-    except Exception as error:  # instantiate() wraps errors raised while building
-        failure = find_cause(error, (UserError, RunFailed))
-        if failure is None:
-            raise
-    kind = "error" if isinstance(failure, UserError) else "run failed"
-    print(f"dlrun: {kind}: {failure}", file=sys.stderr)
-    if isinstance(failure, UserError) and cfg.trainer.resume is not None:
-        _forget_failed_resume()
-    sys.exit(2 if isinstance(failure, UserError) else 3)
+    with logged_to(Path(HydraConfig.get().runtime.output_dir)) as log:  # dlrun.log
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            # any failure is recorded in the job's summary.json and the sweep goes on; a trial
+            # of dlrun's Optuna search reports its epochs to the study (and may be pruned)
+            return run_sweep_job(partial(run_job, on_epoch=trial_reporter(cfg)), cfg)
+        try:
+            _check_resumed_dir(cfg.trainer.resume)
+            return run_job(cfg)
+        except Exception as error:  # noqa: BLE001  said here, before Hydra adds its own lines
+            explained = None if show_tracebacks() else explain(error)
+            if explained is None:
+                raise
+        print(f"dlrun: {explained.line}", file=sys.stderr)
+        if explained.code == 2 and cfg.trainer.resume is not None:
+            log.discard()
+            _forget_failed_resume()
+    sys.exit(explained.code)
+
+
+def _check_resumed_dir(resume: str | None) -> None:
+    """A resumed run writes only into the run it resumes, so that one directory holds its
+    whole history; `hydra.run.dir` naming another is refused."""
+    if resume is None or int(os.environ.get("RANK", "0")) > 0:  # other ranks: a scratch dir
+        return
+    out = HydraConfig.get().runtime.output_dir
+    if os.path.realpath(out) != os.path.realpath(resume):
+        raise UserError(f"trainer.resume={resume} writes only into the run it resumes, so its "
+                        f"history stays in one directory; drop hydra.run.dir={out}.")
 
 
 def _forget_failed_resume() -> None:
-    """A resume that was refused leaves the run it named exactly as it was."""
+    """A resume that was refused leaves the run it named exactly as it was (and no new
+    directory behind, when Hydra made one for it)."""
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.output_subdir is None:  # mode=eval wrote no record
         return
     record = Path(hydra_cfg.runtime.output_dir, hydra_cfg.output_subdir)
     if record.name.startswith("resumed-"):
         shutil.rmtree(record, ignore_errors=True)
+        for folder in (record.parent, record.parent.parent):  # .hydra/, then the run dir
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
 
 
-def _options(group: str) -> list[str]:
-    return sorted(p.stem for p in Path(config_dir(), group).glob("*.yaml"))
-
-
-def _did_you_mean(error: BaseException) -> str:
-    """A close name for an unknown group option or key, when there is one."""
-    text = str(error)
-    missing = re.search(r"Could not find '([\w/]+)/(\w+)'", text)
-    if missing:
-        group, option = missing.groups()
-        close = difflib.get_close_matches(option, _options(group), n=1)
-        return f"did you mean {group}={close[0]}?" if close else f"choose from: {', '.join(_options(group))}"
-    key_error = find_cause(error, (ConfigKeyError, ConfigAttributeError))
-    if key_error is not None and key_error.parent_node is not None and key_error.key is not None:
-        keys = [str(k) for k in key_error.parent_node.keys()]
-        close = difflib.get_close_matches(str(key_error.key), keys, n=1)
-        if close:
-            parent = key_error.full_key.rpartition(".")[0]
-            return f"did you mean {parent + '.' if parent else ''}{close[0]}?"
-    return ""
-
-
-def report_error(error: BaseException) -> int:
-    """Say what went wrong in a line or two, without a traceback; return the exit code.
-
-    Anything that is not a user error (a bug in dlrun) is re-raised with its traceback.
-    """
-    user = find_cause(error, UserError)
-    if user is not None:
-        print(f"dlrun: error: {user}", file=sys.stderr)
-        return 2
-    if isinstance(error, (CompactHydraException, OmegaConfBaseException)):
-        lines = [line for line in str(error).splitlines() if line.strip()]
-        if isinstance(error.__cause__, OmegaConfBaseException):
-            lines += [line for line in str(error.__cause__).splitlines() if line.strip()]
-        lines = [line for line in lines if not line.startswith(("Config search path", "\tprovider"))]
-        hint = _did_you_mean(error)
-        print("dlrun: error: " + "\n  ".join(lines) + (f"\n  {hint}" if hint else ""), file=sys.stderr)
-        return 2
-    if isinstance(error, OSError) and error.filename:
-        print(
-            f"dlrun: error: cannot write {error.filename} ({error.strerror}); run from a writable "
-            "directory or pick one with hydra.run.dir=... (hydra.sweep.dir=... for -m).",
-            file=sys.stderr,
-        )
-        return 2
-    failed = find_cause(error, JobFailed)
-    if failed is not None:  # Optuna stopped: a batch failed beyond hydra.sweeper.max_failure_rate
-        print(f"dlrun: search stopped: too many failed trials (hydra.sweeper.max_failure_rate); "
-              f"the last: {failed}; `dlrun-summary <sweep dir>` lists every job.", file=sys.stderr)
-        return 3
-    raise error
-
-
-def print_help(overrides: list[str]) -> None:
-    """`dlrun --help`, answered without Hydra's own help, whose group listing re-reads the
-    whole config store once per option (seconds). The groups are the config folders."""
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    text = cfg.hydra.help
-    groups = sorted(p.name for p in Path(config_dir()).iterdir() if p.is_dir() and p.name != "hydra")
-    with open_dict(cfg):
-        del cfg["hydra"]
-    print(text.header)
-    print("== Config groups ==")
-    print("Pick one option per group with group=option (reg takes a list: reg=[l2,dropout]).\n")
-    for group in groups:
-        print(f"{group}: {', '.join(_options(group))}")
-    print("\n== Composed config (override any key with key=value) ==\n")
-    print(OmegaConf.to_yaml(cfg))
-    print(text.footer)
+def show_tracebacks() -> bool:
+    """Hydra's own switch, read as Hydra reads it: tracebacks for HYDRA_FULL_ERROR=1 only."""
+    return os.environ.get("DLRUN_FULL_ERROR", os.environ.get("HYDRA_FULL_ERROR")) == "1"
 
 
 def main() -> None:
-    sys.argv[1:] = with_resumed_overrides(sys.argv[1:])
-    show_tracebacks = "HYDRA_FULL_ERROR" in os.environ
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # errors reach us instead of Hydra's traceback printer
+    argv = with_resumed_overrides(sys.argv[1:])
+    sys.argv[1:] = argv
+    # errors must reach us rather than Hydra's own printer; the user's choice is kept aside
+    # (in the environment, so that jobs in other processes read it too)
+    users = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["DLRUN_FULL_ERROR"] = "1" if users == "1" else "0"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
-        if {"--help", "-h"} & set(sys.argv[1:]):
-            print_help(split_argv(sys.argv[1:])[1])
+        if "--version" in argv:
+            print(version_line())
+        elif {"--help", "-h"} & set(argv):
+            print_help(argv)
         else:
             run()
     except BrokenPipeError:  # the reader went away (`dlrun --help | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     except Exception as error:
-        if show_tracebacks:
+        explained = None if show_tracebacks() else explain(error)
+        if explained is None:
             raise
-        sys.exit(report_error(error))
+        print(f"dlrun: {explained.line}", file=sys.stderr)
+        sys.exit(explained.code)
     finally:
-        if not show_tracebacks:
+        os.environ.pop("DLRUN_FULL_ERROR", None)
+        if users is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = users
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
 from dlrun.errors import UserError
-from dlrun.overrides import command, merge
+from dlrun.overrides import command, merge, run_flags
 from dlrun.report.files import write_json
 from dlrun.train.lr_range import RangeTest, lr_range_test
 from dlrun.train.lr_suggest import RULE
@@ -26,7 +26,7 @@ DROPPED = ("mode", "lr_find", "trainer.resume")
 
 def command_with_lr(overrides: list[str], lr: float) -> str:
     """`dlrun <the user's overrides> optim.lr=<lr>`, without mode=lr_find or lr_find.* knobs."""
-    return command(merge(overrides, [f"optim.lr={lr:.3g}"], drop=DROPPED))
+    return command(merge(overrides, [f"optim.lr={lr:.3g}"], drop=DROPPED), run_flags())
 
 
 def log_curve(run_dir: Path, result: RangeTest) -> None:

@@ -8,8 +8,9 @@ mean here exactly what they mean to Hydra. No torch here: `dlrun --help` stays f
 
 from __future__ import annotations
 
+import os
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -208,9 +209,38 @@ def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return flags, overrides
 
 
+def shaping_flags(hydra: Mapping[str, Any]) -> list[str]:
+    """The flags that chose a run's configs (`-cd DIR`, `-cp DIR`, `-cn NAME`), rebuilt from
+    Hydra's record of the run (its `hydra` node: `runtime.config_sources`, `job.config_name`),
+    so that a printed command composes the same config wherever it is pasted."""
+    runtime, job = hydra.get("runtime") or {}, hydra.get("job") or {}
+    flags = []
+    for source in runtime.get("config_sources") or []:
+        if source.get("schema") != "file":
+            continue
+        path = source.get("path", "")
+        if source.get("provider") == "command-line":
+            flags += ["-cd", path]
+        elif source.get("provider") == "main" and os.path.realpath(path) != os.path.realpath(config_dir()):
+            flags += ["-cp", path]
+    if job.get("config_name") not in (None, "config"):
+        flags += ["-cn", str(job["config_name"])]
+    return flags
+
+
+def run_flags() -> list[str]:
+    """`shaping_flags` of the job running now ([] outside a Hydra job)."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    if not HydraConfig.initialized():
+        return []
+    return shaping_flags(OmegaConf.to_container(HydraConfig.get(), resolve=False))
+
+
 def with_resumed_overrides(argv: Sequence[str]) -> list[str]:
-    """`dlrun trainer.resume=DIR` re-composes DIR's own run: its saved overrides come first,
-    and anything typed now replaces the saved override of the same key."""
+    """`dlrun trainer.resume=DIR` re-composes DIR's own run: its saved flags (`-cd`, ...) and
+    overrides come first, and anything typed now replaces the saved one of the same key."""
     flags, typed = split_argv(argv)
     resume = value_of(typed, "trainer.resume")
     saved = Path(str(resume), ".hydra", "overrides.yaml")
@@ -219,4 +249,20 @@ def with_resumed_overrides(argv: Sequence[str]) -> list[str]:
     typed_keys = {o.key for o in parse_all(typed, strict=False)}
     earlier = [str(o) for o in yaml.safe_load(saved.read_text()) or []]
     earlier = [o.text for o in parse_all(earlier, strict=False) if o.key not in typed_keys]
-    return [*flags, *earlier, *typed]
+    return [*_saved_flags(Path(str(resume)), flags), *flags, *earlier, *typed]
+
+
+def _saved_flags(run_dir: Path, typed: list[str]) -> list[str]:
+    """The flags that shaped the saved run, unless the command typed its own."""
+    try:
+        record = yaml.safe_load((run_dir / ".hydra" / "hydra.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    saved = shaping_flags(record.get("hydra") or {})
+    given = {f.partition("=")[0] for f in typed}
+    names = {"-cd": "--config-dir", "-cp": "--config-path", "-cn": "--config-name"}
+    kept = []
+    for flag, value in zip(saved[::2], saved[1::2]):
+        if not {flag, names[flag]} & given:
+            kept += [flag, value]
+    return kept

@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from dlrun.data import Dataset
 from dlrun.diagnose import EpochMonitor, diagnose_run
 from dlrun.errors import RunFailed, UserError
 from dlrun.models import param_counts
+from dlrun.overrides import command, run_flags
 from dlrun.records import Diagnosis, EpochRow, Summary
 from dlrun.report import diagnosis as diagnosis_report
 from dlrun.report.files import MetricsLog, write_json
@@ -40,7 +42,11 @@ from dlrun.train.checkpoint import load_checkpoint
 from dlrun.train.distributed import World
 from dlrun.train.generate import samples
 from dlrun.train.signals import StopOnSignal
+from dlrun.train.speed_check import SpeedCheck
 from dlrun.train.threads import use_threads
+
+# sees each epoch's row as it ends; a non-empty answer stops the run, saying why (a pruner)
+EpochHook = Callable[[EpochRow], "str | None"]
 
 
 @dataclass
@@ -54,6 +60,7 @@ class Job:
     data: Dataset | None  # one fold of a cross-validation; None: the config's dataset
     started: float  # perf_counter at the job's start
     parallel: int = 1  # processes sharing this machine's cores: parallel jobs x local ranks
+    on_epoch: EpochHook | None = None  # a search's trial: reports each epoch, may prune the run
 
 
 class TrainRun:
@@ -67,6 +74,7 @@ class TrainRun:
         self.signum: int | None = None
         self.label = ""  # what the run's warnings start with (a stacked job names itself)
         self.shared_probes: dict | None = None  # diagnosis probes shared with other runs
+        self.pruned: str | None = None  # why the search's pruner stopped this run
 
     def run(self) -> float:
         self.setup()
@@ -81,9 +89,12 @@ class TrainRun:
         self.layers = param_counts(self.parts.model)
         if not self.quiet:
             print_params(self.layers, self.parts.params)
+        self.speed = SpeedCheck(self.parts, cfg.trainer, job.world.device)
+        self.warn(self.speed.before_training())  # a precision slower than fp32 here
         self.resume = _resume_state(cfg, self.parts.model, job.world.device)
         start = self.resume["epoch"] if self.resume else 0
         self.open_logs(start)
+        self.start = start
         self.display = EpochDisplay(cfg.trainer.epochs, cfg.trainer.progress, start)
 
     def open_logs(self, start: int) -> None:
@@ -106,13 +117,17 @@ class TrainRun:
         checkpoints = self.run_dir / "checkpoints" if cfg.trainer.checkpoint else None
         try:
             with StopOnSignal() as stop:
+                def should_stop() -> bool:
+                    return stop.requested() or self.pruned is not None
+
                 for row in fit(parts, cfg.trainer, world=self.job.world, checkpoint_dir=checkpoints,
-                               resume=self.resume, should_stop=stop.requested,
+                               resume=self.resume, should_stop=should_stop,
                                grad_norms=cfg.diagnose.enabled):
                     self.log(row)
                 self.signum = stop.signum
                 # token models: a generated sample (text) or decoded test examples (seq2seq)
-                if stop.signum is None and not (self.timed and self.timed[-1].non_finite):
+                if stop.signum is None and self.pruned is None and not (
+                        self.timed and self.timed[-1].non_finite):
                     self.generated = samples(parts.model, parts.data, cfg.trainer.seed)
                 for tag, text in self.generated.items():
                     self.board.text(tag, "    " + text.replace("\n", "\n    "))  # markdown code
@@ -124,6 +139,9 @@ class TrainRun:
     def log(self, row: EpochRow) -> None:
         self.record(row)
         self.display.update(row)
+        self.warn(self.speed.after_epoch(row, self.start + 1))  # compiling slower than eager
+        if self.job.on_epoch is not None and self.pruned is None:
+            self.pruned = self.job.on_epoch(row)
 
     def record(self, row: EpochRow) -> None:
         """The epoch into the run's files (metrics.jsonl, TensorBoard) and its warnings."""
@@ -136,6 +154,11 @@ class TrainRun:
         for warning in [] if self.quiet else warnings:
             print(f"dlrun: warning: {self.label}{warning}", file=sys.stderr)
 
+    @staticmethod
+    def warn(warning: str | None) -> None:
+        if warning is not None:
+            print(f"dlrun: warning: {warning}", file=sys.stderr)
+
     def finish(self) -> float:
         """summary.json, then the diagnosis and summary.json with its verdict; the objective."""
         summary = self.summary()
@@ -146,8 +169,13 @@ class TrainRun:
             self.close_loggers(summary, None)
             done = summary.final.epoch if summary.final else 0
             print(f"dlrun: {signal.Signals(self.signum).name} received: stopped after epoch "
-                  f"{done}; continue with: dlrun trainer.resume={self.run_dir}", file=sys.stderr)
+                  f"{done}; continue with: {command([f'trainer.resume={self.run_dir}'], run_flags())}",
+                  file=sys.stderr)
             raise SystemExit(128 + self.signum)
+        if self.pruned is not None:  # a search's trial, stopped early: no diagnosis of it
+            summary.status, summary.error = "pruned", self.pruned
+            write_json(path, summary.to_json())
+            return summary.objective
         if summary.final is not None and summary.final.non_finite:
             summary.status = "failed"
             summary.error = f"the loss became non-finite in epoch {summary.final.epoch}"

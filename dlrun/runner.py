@@ -24,7 +24,7 @@ from dlrun.crossval import cross_validate
 from dlrun.data import Dataset
 from dlrun.errors import UserError
 from dlrun.lr_find import find_lr
-from dlrun.recipe import Job, TrainRun
+from dlrun.recipe import EpochHook, Job, TrainRun
 from dlrun.retest import retest
 from dlrun.train import distributed
 from dlrun.train.accel import check_precision, configure_backend
@@ -32,13 +32,14 @@ from dlrun.train.threads import use_threads
 
 
 def run_job(cfg: DictConfig, run_dir: Path | None = None, data: Dataset | None = None,
-            overrides: list[str] | None = None) -> float:
+            overrides: list[str] | None = None, on_epoch: EpochHook | None = None) -> float:
     """Run one configured job into `run_dir` (Hydra's output directory by default).
 
     Returns what sweepers minimize: the validation loss of the weights the run ends
     with (the restored epoch's under early stopping; the mean over folds for
     `cv.folds=N`). `overrides` are what the user typed (remedies start from them);
     by default Hydra's. `data` replaces the configured dataset (one fold of a CV).
+    `on_epoch` sees every epoch of a training run and may stop it (a search's pruner).
     """
     started = time.perf_counter()
     with _out_of_memory_is_a_user_error(cfg):
@@ -50,7 +51,7 @@ def run_job(cfg: DictConfig, run_dir: Path | None = None, data: Dataset | None =
         cfg, run_dir = world.own_outputs(cfg, run_dir)  # only rank 0 writes the run directory
         run_dir.mkdir(parents=True, exist_ok=True)
         job = Job(cfg, run_dir, world, _user_overrides(overrides), data, started,
-                  parallel=_parallel_jobs() * world.local_size)
+                  parallel=_parallel_jobs() * world.local_size, on_epoch=on_epoch)
         _set_up_device(job)
         return JOBS[job_kind(cfg, data)](job)
 

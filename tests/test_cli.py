@@ -11,11 +11,14 @@ from hydra.core.hydra_config import HydraConfig
 from dlrun import cli
 
 
-def run_cli(monkeypatch, tmp_path, capsys, *args):
-    """`dlrun <args>` in this process (no torch import per case); returns (exit code, stdout, stderr)."""
+def run_cli(monkeypatch, tmp_path, capsys, *args, full_error: str | None = None):
+    """`dlrun <args>` in this process (no torch import per case); returns (exit code, stdout, stderr).
+    `full_error`: the value of HYDRA_FULL_ERROR (unset by default)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["dlrun", *args])
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    if full_error is not None:
+        monkeypatch.setenv("HYDRA_FULL_ERROR", full_error)
     code = 0
     try:
         cli.main()
@@ -82,7 +85,26 @@ BAD_INPUTS = [
      "hold NaN or infinite features"),
     (["data=csv", "data.path={csv_text}", "data.target=label", "data.task=binary"],
      "not a number"),
+    # problem 5: a `_target_` that cannot be imported, a user's class that raises
+    (["model._target_=nosuch.Module"], "model._target_=nosuch.Module cannot be imported"),
+    (["optim._target_=nosuch.Adam"], "optim._target_=nosuch.Adam cannot be imported"),
+    (["-cd", "{user}", "model=mine"], "usermodels.Bad(...) raised ValueError: width must be even"),
+    # problem 4: suggestions from the whole search path (Hydra's groups, the user's -cd)
+    (["hydra/launcher=jobib"], "did you mean hydra/launcher=joblib?"),
+    (["-cd", "{user}", "model=mien"], "did you mean model=mine?"),
+    # problem 7: a resumed run writes into its own directory only
+    (["trainer.resume={earlier}", "hydra.run.dir={tmp}/other"], "writes only into the run it resumes"),
 ]
+
+
+def _write_user_configs(root: Path) -> Path:
+    """A user's config directory (`-cd`) with a model whose __init__ raises."""
+    (root / "conf" / "model").mkdir(parents=True)
+    (root / "conf" / "model" / "mine.yaml").write_text("_target_: usermodels.Bad\n")
+    (root / "usermodels.py").write_text(
+        "import torch\n\nclass Bad(torch.nn.Module):\n"
+        "    def __init__(self, **kwargs):\n        raise ValueError('width must be even')\n")
+    return root / "conf"
 
 
 def _write_tables(root: Path) -> dict:
@@ -110,7 +132,9 @@ def test_bad_input_is_one_clear_error(monkeypatch, tmp_path, capsys, earlier, ar
     (corrupt / "checkpoints").mkdir(parents=True)
     (corrupt / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
     tables = _write_tables(tmp_path)
-    args = [a.format(empty=empty, corrupt=corrupt, earlier=earlier, tmp=tmp_path, **tables)
+    user = _write_user_configs(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    args = [a.format(empty=empty, corrupt=corrupt, earlier=earlier, tmp=tmp_path, user=user, **tables)
             for a in args]
     before = {p: p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
 
@@ -120,8 +144,39 @@ def test_bad_input_is_one_clear_error(monkeypatch, tmp_path, capsys, earlier, ar
     assert "Traceback" not in out + err
     assert err.startswith("dlrun: error: ")
     assert expected in err
+    assert len(err.strip().splitlines()) == 1, err  # one line
     after = {p: p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
     assert after == before  # an earlier run is never damaged
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize("args", [["model=nosuchmodel"], ["optim=adamm"], ["trainer.epochs=abc"],
+                                  ["model._target_=nosuch.Module"]])
+def test_hydra_full_error_0_keeps_errors_one_line(monkeypatch, tmp_path, capsys, args):
+    """Problem 6: Hydra shows tracebacks for HYDRA_FULL_ERROR=1 only, and so does dlrun."""
+    code, out, err = run_cli(monkeypatch, tmp_path, capsys, *args, "trainer.progress=off",
+                             full_error="0")
+    assert code == 2 and "Traceback" not in out + err
+    assert err.startswith("dlrun: error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_hydra_full_error_1_shows_the_traceback(monkeypatch, tmp_path, capsys):
+    with pytest.raises(Exception, match="optim/adamm"):
+        run_cli(monkeypatch, tmp_path, capsys, "optim=adamm", full_error="1")
+
+
+def test_help_and_version_understand_config_dirs(monkeypatch, tmp_path, capsys):
+    """Problem 9: `-cd DIR` before or after --help lists the user's options; --version is dlrun's."""
+    user = _write_user_configs(tmp_path)
+    for args in (["-cd", str(user), "--help"], ["--help", "-cd", str(user)]):
+        code, out, err = run_cli(monkeypatch, tmp_path, capsys, *args)
+        assert code == 0, err
+        models = next(line for line in out.splitlines() if line.startswith("model: "))
+        assert "mine" in models.split(": ")[1].split(", ") and "mlp" in models
+    code, out, _ = run_cli(monkeypatch, tmp_path, capsys, "--version")
+    import dlrun
+
+    assert code == 0 and out.startswith(f"dlrun {dlrun.__version__} (Hydra ") and "torch " in out
 
 
 def test_multirun_makes_one_directory_per_job(tmp_path):
@@ -182,3 +237,29 @@ def test_help_and_printed_config_never_import_torch(tmp_path, args):
                             capture_output=True, text=True, timeout=60)
     assert "NO TORCH" in result.stderr, result.stderr
     assert "model" in result.stdout
+
+
+def test_remedy_and_resume_commands_carry_the_config_dir(monkeypatch, tmp_path, capsys):
+    """Problem 3: a run composed with `-cd DIR model=tiny` prints remedies that start with
+    `dlrun -cd DIR` and compose when pasted; resuming it needs no -cd typed again."""
+    import shlex
+
+    user = tmp_path / "conf"
+    (user / "model").mkdir(parents=True)
+    (user / "model" / "tiny.yaml").write_text("defaults:\n  - mlp\n  - _self_\nhidden: [4]\n")
+    run = tmp_path / "run"
+    code, _, err = run_cli(monkeypatch, tmp_path, capsys, "-cd", str(user), "model=tiny",
+                           "trainer.epochs=2", "data.n_train=200", "trainer.progress=off",
+                           f"hydra.run.dir={run}")
+    assert code == 0, err
+    remedies = json.loads((run / "diagnosis.json").read_text())["remedies"]
+    assert remedies
+    for remedy in remedies:
+        assert remedy["command"].startswith(f"dlrun -cd {user} "), remedy["command"]
+    pasted = shlex.split(remedies[0]["command"])[1:]
+    code, out, err = run_cli(monkeypatch, tmp_path, capsys, *pasted, "--cfg", "job")
+    assert code == 0, err
+    code, _, err = run_cli(monkeypatch, tmp_path, capsys, f"trainer.resume={run}",
+                           "trainer.epochs=3", "diagnose=off")
+    assert code == 0, err
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3

@@ -85,6 +85,32 @@ def test_csv_with_another_delimiter_and_binary_task(tmp_path):
     assert data.task == "binary" and data.out_features == 1 and data.input_shape == (1,)
 
 
+@pytest.mark.parametrize(("target", "task", "said"), [
+    ("label", "multiclass", "data.task=multiclass (inferred from table.csv's column 'label': labels 0, 1, 2)"),
+    ("price", "regression", "data.task=regression (inferred from table.csv's column 'price': 60 distinct values)"),
+    ("odd", "binary", "data.task=binary (inferred from table.csv's column 'odd': labels 0, 1)"),
+])
+def test_csv_task_is_inferred_from_the_target(table, capsys, target, task, said):
+    """Problem 10: the target column makes the task obvious, said in one line; data.task wins."""
+    path, _, label = table
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ",odd", *(f"{line},{i % 2}" for i, line in
+                                                     enumerate(lines[1:]))]) + "\n")
+    data = load("data=csv", f"data.path={path}", f"data.target={target}", "data.task=null")
+    assert data.task == task
+    assert capsys.readouterr().err.strip() == f"dlrun: {said}; set data.task=regression|binary|multiclass to choose"
+    forced = load("data=csv", f"data.path={path}", f"data.target={target}", "data.task=regression")
+    assert forced.task == "regression" and capsys.readouterr().err == ""
+
+
+def test_npz_task_is_inferred(tmp_path, capsys):
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    np.savez(tmp_path / "arrays.npz", x=x, y=np.arange(40) % 4)
+    data = load("data=npz", f"data.path={tmp_path / 'arrays.npz'}", "data.task=null")
+    assert data.task == "multiclass" and data.n_classes == 4
+    assert "data.task=multiclass (inferred from arrays.npz's 'y'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("edit", "overrides", "message"),
     [
@@ -100,12 +126,6 @@ def test_csv_with_another_delimiter_and_binary_task(tmp_path):
             ["data.target=zzz"],
             "data.target=zzz is not a column of .*columns: a, label, b, price",
         ),
-        (
-            None,
-            ["data.task=null"],
-            r"data.task is not set for .*table.csv; e.g. data.task=regression",
-        ),
-        (None, ["data.target=label", "data.task=null"], "e.g. data.task=multiclass"),
         (
             None,
             ["data.target=label", "data.task=binary"],

@@ -272,14 +272,15 @@ def test_every_job_of_a_study_composes_and_validates(study):
                 validate(compose("config", [f"experiment={study}", f"{key}={value}"]))
 
 
-@pytest.mark.parametrize("search", ["tpe", "random"])
-def test_search_presets_compose(search):
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install -e '.[sweep]'")
+@pytest.mark.parametrize(("search", "sampler"), [("tpe", "TPESampler"), ("random", "RandomSampler"),
+                                                 ("cmaes", "CmaEsSampler"), ("gp", "GPSampler")])
+def test_search_presets_compose(search, sampler):
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose("config", [f"hparams_search={search}"], return_hydra_config=True)
     sweeper = cfg.hydra.sweeper
-    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "minimize"
-    assert sweeper.sampler._target_.lower().endswith(f"{search}sampler")
+    assert sweeper._target_.endswith("OptunaSearch") and sweeper.direction == "minimize"
+    assert sweeper.sampler._target_ == f"optuna.samplers.{sampler}"
+    assert cfg.hparams_search.pruner == "median" and cfg.hparams_search.resume is None
     assert set(sweeper.params) == {"optim.lr", "optim.weight_decay", "trainer.batch_size"}

@@ -66,3 +66,27 @@ def test_submitit_tasks_become_the_ranks_of_a_data_parallel_job(tmp_path):
     assert summary["world_size"] == 2
     assert len(list((sweep / ".submitit").glob("*/*_1_log.out"))) == 1  # task 1 ran
     assert_same_training(rows(one), rows(sweep / job["dir"]))
+
+
+def test_an_optuna_search_runs_its_batches_through_joblib_and_prunes_there(tmp_path):
+    """Batches of 2 trials in two worker processes; each worker reports to its own trial
+    (trial N = job N) in <sweep>/optuna.journal, and the pruner stops diverging trials there."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="pip install -e '.[sweep]'")
+    import optuna
+
+    from dlrun.sweep.study import storage
+
+    sweep, _ = multirun(tmp_path, "hparams_search=random", "hydra.sweeper.sampler.seed=0",
+                        "hydra.sweeper.n_trials=6", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                        "optim=sgd", "optim.lr=choice(0.1,3.0)", "trainer.batch_size=32",
+                        "optim.weight_decay=0", "trainer.epochs=4")
+    trials = optuna.load_study(study_name=None, storage=storage(sweep)).trials
+    assert len(trials) == 6
+    for trial in trials:
+        job = sweep / str(trial.number)
+        status = json.loads((job / "summary.json").read_text())["status"]
+        epochs = len((job / "metrics.jsonl").read_text().splitlines())
+        assert f"optim.lr={trial.params['optim.lr']}" in (job / ".hydra/overrides.yaml").read_text()
+        expected = ("PRUNED", "pruned") if epochs < 4 else ("COMPLETE", "ok")
+        assert (trial.state.name, status) == expected
+    assert any(t.state.name == "PRUNED" for t in trials)

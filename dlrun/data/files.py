@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv as csv_format
 import difflib
+import sys
 import zipfile
 from pathlib import Path
 
@@ -35,20 +36,35 @@ def _listed(items, limit: int = 5) -> str:
     return ", ".join(items[:limit]) + more
 
 
-def _suggested_task(y: np.ndarray) -> str:
-    values = np.unique(y)
-    if np.all(values == np.round(values)) and values.min() >= 0 and len(values) <= 100:
-        return "binary" if set(values.tolist()) <= {0, 1} else "multiclass"
-    return "regression"
+def inferred_task(y: np.ndarray) -> str:
+    """The task the targets make obvious, by scikit-learn's `type_of_target`: class labels
+    (non-negative integers, at most 100 distinct values) are binary (0/1) or multiclass;
+    anything else is regression."""
+    from sklearn.utils.multiclass import type_of_target
+
+    flat = np.asarray(y, dtype=np.float64).ravel()  # per-step labels: every step's label
+    kind = type_of_target(flat)
+    values = np.unique(flat)
+    labels = kind in ("binary", "multiclass") and values.min() >= 0 and len(values) <= 100
+    if not labels:
+        return "regression"
+    return "binary" if set(values.tolist()) <= {0, 1} else "multiclass"
+
+
+def _task(y, task: str | None, source, what: str) -> str:
+    """`data.task` when given; else the inferred one, said in one line."""
+    if task is not None:
+        return task
+    task = inferred_task(y)
+    values = np.unique(np.asarray(y).ravel())
+    seen = f"{len(values)} distinct values" if task == "regression" else f"labels {_listed(values)}"
+    print(f"dlrun: data.task={task} (inferred from {source}'s {what}: {seen}); "
+          "set data.task=regression|binary|multiclass to choose", file=sys.stderr)
+    return task
 
 
 def _checked_targets(y, task, n_classes, source, rows, what) -> None:
     """Check the task, and the labels against it (per-step labels: any step of a row)."""
-    if task is None:
-        raise UserError(
-            f"data.task is not set for {source}; e.g. data.task={_suggested_task(y)} "
-            "(regression, binary or multiclass)."
-        )
     if task not in TASKS:
         raise UserError(f"data.task={task} is unknown; choose regression, binary or multiclass.")
     if task == "regression":
@@ -167,6 +183,7 @@ def csv(
             f"{_listed(lines_array[~np.isfinite(y)])}; fill or drop those rows."
         )
     _finite_features(x, file, lines, "lines")
+    task = _task(y, task, file.name, f"column '{target}'")
     _checked_targets(y, task, n_classes, file, lines, "lines")
     return make_dataset(
         file.stem, x, y, task=task, seed=seed, n_classes=n_classes, shifts=shifts.TABULAR, **split
@@ -224,6 +241,7 @@ def npz(
             raise UserError(
                 f"{file}: '{y_name}' holds NaN or infinite targets; fill or drop those rows."
             )
+        task = _task(y, task, file.name, f"'{y_name}'")
         _checked_targets(y, task, n_classes, file, np.arange(len(y)), f"'{y_name}' rows")
         if task != "regression" and y.ndim != 1 and not (y.ndim == 2 and x.ndim == 3):
             raise UserError(

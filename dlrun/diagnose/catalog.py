@@ -53,8 +53,10 @@ def _leaves(node: dict, prefix: str = "") -> dict:
     return out
 
 
-def command(user: list[str], remedy: list[str]) -> str:
-    return ov.command(merge(user, remedy))
+def command(user: list[str], remedy: list[str], flags: list[str] = ()) -> str:
+    """The remedy as a command line: the flags that chose the run's configs (`-cd DIR`), then
+    the user's overrides with the remedy's applied."""
+    return ov.command(merge(user, remedy), flags)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from dlrun.models.build import model_name
-from dlrun.overrides import parse_all, value_of
+from dlrun.overrides import parse_all, run_flags, value_of
 from dlrun.paths import config_dir
 
 # groups whose option replaces the whole subtree (a user's `model.hidden=...` does not
@@ -46,6 +46,7 @@ class Context:
     run_dir: Path | None = None  # the run's directory: checks re-test its weights (mode=eval)
     values: dict = field(default_factory=dict)  # every leaf of the composed config, by key
     choices: dict[str, object] = field(default_factory=dict)  # group -> the option it runs
+    flags: list[str] = field(default_factory=list)  # Hydra flags that chose the configs (-cd DIR)
 
 
 
@@ -120,6 +121,7 @@ def run_context(
         run_dir=run_dir,
         values=_values(cfg),
         choices=_choices(overrides),
+        flags=run_flags(),
     )
 
 

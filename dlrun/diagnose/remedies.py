@@ -167,7 +167,7 @@ def _expect(candidate) -> str | None:
 
 
 def _remedies(c: Catalog, ctx: Context) -> list[Remedy]:
-    return [Remedy(x.action, command(ctx.overrides, x.overrides), x.overrides, _expect(x))
+    return [Remedy(x.action, command(ctx.overrides, x.overrides, ctx.flags), x.overrides, _expect(x))
             for x in c.items]
 
 

@@ -9,6 +9,7 @@ data is next-token prediction, where a model that looks ahead would read the ans
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from torch import nn
 
 from dlrun.errors import UserError
@@ -44,6 +45,21 @@ def model_name(model_cfg) -> str:
     return model_cfg.get("cell", name) if name == "recurrent" else name
 
 
+def model_class(target: str) -> type:
+    """The class `model._target_` names. (Hydra's get_class would log its failure before
+    raising, a second message beside dlrun's one line.)"""
+    module, _, name = target.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), name) if module else None
+    except (ImportError, AttributeError) as error:
+        raise UserError(f"model._target_={target} cannot be imported ({error}); check its "
+                        "spelling, or put its module on PYTHONPATH.") from None
+    if not isinstance(found, type):
+        raise UserError(f"model._target_={target} names no class; give a module path and a "
+                        "class name, e.g. model._target_=mymodels.MyNet.")
+    return found
+
+
 def build_model(model_cfg, data) -> nn.Module:
     """Instantiate `model_cfg` for `data` and run two examples through it to check the output shape."""
     name = model_name(model_cfg)
@@ -54,7 +70,7 @@ def build_model(model_cfg, data) -> nn.Module:
         "source_length": getattr(data, "source_length", None),
         **({"causal": True} if causal else {}),
     }
-    accepted = inspect.signature(get_class(model_cfg._target_)).parameters
+    accepted = inspect.signature(model_class(model_cfg._target_)).parameters
     if offered["vocab_size"] is not None and "vocab_size" not in accepted:
         raise UserError(
             f"model={name} reads feature vectors but data={data.name} gives token ids; use "

@@ -18,7 +18,7 @@ ALWAYS = ("status", "run_dir", "final", "best")  # written even when empty
 
 @dataclass
 class Summary:
-    status: str = "ok"  # ok | failed | interrupted
+    status: str = "ok"  # ok | failed | interrupted | pruned (by a search's pruner)
     run_dir: str = ""
     final: EpochRow | None = None  # the last epoch ({} on disk when there is none)
     best: EpochRow | None = None  # the epoch with the lowest finite val loss
@@ -43,7 +43,7 @@ class Summary:
     early_stopping: dict | None = None
     stack: dict | None = None  # a stacked sweep's job: the stack's jobs, size and model steps/s
     verdict: str | None = None
-    error: str | None = None  # one line, when status is failed
+    error: str | None = None  # one line, when status is failed (or pruned: why)
     traceback: str | None = None  # a crash inside a sweep job
     extra: dict = field(default_factory=dict)  # keys another tool added: kept on a round trip
 

@@ -40,7 +40,7 @@ def length(default: int, meaning: str):
 
 
 def task():
-    return knob(None, "regression | binary | multiclass (required)",
+    return knob(None, "regression | binary | multiclass (null: inferred from the target)",
                 one_of("regression", "binary", "multiclass",
                        text="must be regression, binary or multiclass"))
 

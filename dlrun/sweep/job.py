@@ -6,6 +6,7 @@ function catches the job's error (or notices a run that stopped on a non-finite 
 records `status: "failed"` and a one-line `error` in the job's summary.json, and then:
 
 - returns NaN to a sweeper that only collects results (the basic sweeper);
+- raises `JobPruned` when dlrun's Optuna search pruned the job (`dlrun.sweep.trial`);
 - raises `JobFailed` to a sweeper with a failure budget (`hydra.sweeper.max_failure_rate`,
   e.g. Optuna), which records the trial as failed and stops only past that budget.
 """
@@ -30,6 +31,10 @@ from dlrun.report.files import write_json
 
 class JobFailed(RuntimeError):
     """A sweep job that did not finish; its message is the one-line reason."""
+
+
+class JobPruned(RuntimeError):
+    """A search's pruner stopped this job early (its summary.json says `status: pruned`)."""
 
 
 def _rank() -> int:
@@ -85,6 +90,9 @@ def run_sweep_job(run_job: Callable[[DictConfig], float], cfg: DictConfig) -> fl
     if _rank() > 0:  # a data-parallel job's other ranks (Slurm tasks): rank 0 writes the files
         return value
     summary = read_summary(run_dir)
+    if summary is not None and summary.status == "pruned":  # the search's pruner stopped it
+        print(f"dlrun: job {HydraConfig.get().job.num} {summary.error}", file=sys.stderr, flush=True)
+        raise JobPruned(summary.error)
     if (summary is not None and summary.status == "failed") or not math.isfinite(value):
         reason = (summary and summary.error) or f"the job returned {value} as its val loss"
         record_failure(run_dir, reason, time.perf_counter() - started)
