@@ -72,6 +72,8 @@ def run(cfg: DictConfig) -> float:
     from dlrun.runner import run_job  # imports torch
 
     with logged_to(Path(HydraConfig.get().runtime.output_dir)) as log:  # dlrun.log
+        if cfg.get("mode") == "eval":  # a re-test writes only its eval-<time>.json into the run
+            log.discard()
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             # any failure is recorded in the job's summary.json and the sweep goes on; a trial
             # of dlrun's Optuna search reports its epochs to the study (and may be pruned)
