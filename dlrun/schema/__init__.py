@@ -13,6 +13,7 @@ from dlrun.schema import (
     cv,
     data,
     diagnose,
+    follow,
     loss,
     lr_find,
     model,
@@ -24,7 +25,7 @@ from dlrun.schema import (
     trainer,
 )
 
-GROUPS = (trainer, optim, model, data, tokens, reg, loss, sched, cv, lr_find, diagnose, run)
+GROUPS = (trainer, optim, model, data, tokens, reg, loss, sched, cv, lr_find, diagnose, follow, run)
 
 
 def register_schemas() -> None:
