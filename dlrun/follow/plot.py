@@ -1,20 +1,24 @@
-"""follow.png: the branch's quantity per round, each run the walk tried, each round's verdict.
+"""follow.png: each round as a step from its base to the run chosen, in the loss its branch
+names (train for model bias and optimization, val for overfitting, test for mismatch), the
+alternatives as grey points, and each run the walk stood on labelled with its verdict.
 
-The x axis is the round; the line joins the runs the walk continued from, each drawn at
-the quantity its round was judged by (round 0: the one your run's branch names), and
-labelled with its verdict; the alternatives of a round are the faint points beside it.
+Rounds of different branches are measured in different losses, so each round is its own
+segment in its own colour instead of one line that would join a train loss to a val loss.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from dlrun.follow.outcome import QUANTITY
 from dlrun.follow.path import FollowPath, Run
 
+COLOURS = {"train": "tab:blue", "val": "tab:orange", "test": "tab:green"}
 
-def _quantity_of(run: Run) -> str:
-    return QUANTITY.get(run.outcome.verdict, "val")
+
+def _label(ax, x: int, run: Run, y: float) -> None:
+    verdict = run.outcome.verdict or "failed"
+    ax.annotate(f"#{run.job} {verdict}", (x, y), textcoords="offset points", xytext=(5, 5),
+                fontsize=8)
 
 
 def plot_path(path: FollowPath, out: Path) -> None:
@@ -24,30 +28,39 @@ def plot_path(path: FollowPath, out: Path) -> None:
     from matplotlib import pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    xs, ys, labels = [], [], []
-    first = _quantity_of(path.start)
-    if path.start.value(first) is not None:
-        xs.append(0), ys.append(path.start.value(first))
-        labels.append(f"#{path.start.job} {path.start.outcome.verdict or 'failed'}\n({first} loss)")
+    values = []
+    shown = set()
     for round_ in path.rounds:
-        quantity = round_.quantity
-        others = [r for r in round_.tried if r is not round_.chosen and r.value(quantity) is not None]
-        ax.scatter([round_.number] * len(others), [r.value(quantity) for r in others],
-                   color="0.6", s=18, zorder=2, label="alternatives" if round_.number == 1 else None)
-        chosen = round_.chosen
-        if chosen is not None and chosen.value(quantity) is not None:
-            xs.append(round_.number), ys.append(chosen.value(quantity))
-            labels.append(f"#{chosen.job} {chosen.outcome.verdict}\n({quantity} loss)")
-    ax.plot(xs, ys, "o-", color="tab:blue", zorder=3, label="the walk")
-    for x, y, label in zip(xs, ys, labels):
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
-    if ys and min(ys) > 0 and max(ys) / min(ys) > 20:
+        quantity, x = round_.quantity, round_.number
+        before = round_.base.value(quantity)
+        others = [r.value(quantity) for r in round_.tried
+                  if r is not round_.chosen and r.value(quantity) is not None]
+        ax.scatter([x] * len(others), others, color="0.65", s=16, zorder=2,
+                   label=None if "alt" in shown else "alternatives")
+        shown.add("alt")
+        values += others
+        if before is None:
+            continue
+        after = round_.chosen.value(quantity) if round_.chosen is not None else None
+        xs, ys = ([x - 1, x], [before, after]) if after is not None else ([x - 1], [before])
+        ax.plot(xs, ys, "o-", color=COLOURS[quantity], zorder=3,
+                label=None if quantity in shown else f"{quantity} loss")
+        shown.add(quantity)
+        values += ys
+        _label(ax, x - 1, round_.base, before)
+        if after is not None:
+            _label(ax, x, round_.chosen, after)
+    if not path.rounds:
+        ax.text(0.5, 0.5, f"{path.stop}: {path.reason}", ha="center", va="center", wrap=True,
+                transform=ax.transAxes, fontsize=9)
+    if values and min(values) > 0 and max(values) / min(values) > 20:
         ax.set_yscale("log")
     ax.set_xticks(range(len(path.rounds) + 1))
     ax.set_xlabel("round")
-    ax.set_ylabel("the branch's loss (train | val | test)")
-    ax.set_title(f"follow the map: {path.stop}", fontsize=10)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.set_ylabel("the loss each round's branch names")
+    ax.set_title(f"follow the map: {path.stop} ({len(path.runs)} runs)", fontsize=10)
+    if shown:
+        ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
