@@ -109,7 +109,8 @@ class FollowPath:
         best = self.best
         return {
             "settings": self.settings, "stop": str(self.stop), "reason": self.reason,
-            "reached_good": self.reached_good, "rounds_run": len(self.rounds),
+            "reached_good": self.reached_good,
+            "rounds_run": sum(1 for r in self.rounds if r.tried),
             "runs": len(self.runs), "wall_time_s": self.wall_time_s,
             "best_job": best.job, "best_verdict": best.outcome.verdict and str(best.outcome.verdict),
             "command": self.command, "start": self.start.to_json(),

@@ -25,6 +25,7 @@ from dlrun.follow.path import FollowPath, Run
 from dlrun.follow.tree import print_path
 from dlrun.follow.walk import Settings, walk
 from dlrun.schema.follow import FollowConfig
+from dlrun.sweep.job import one_line
 
 
 def settings_of(config: DictConfig) -> Settings:
@@ -35,11 +36,6 @@ def settings_of(config: DictConfig) -> Settings:
     check_ranges(node, FollowConfig, prefix="follow.")
     return Settings(width=int(node.width), rounds=int(node.rounds),
                     budget=None if node.budget is None else float(node.budget))
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text if len(text) <= 240 else text[:237] + "..."
 
 
 class HydraLaunch:
@@ -60,7 +56,7 @@ class HydraLaunch:
                 loader.load_sweep_config(master_config=config, sweep_overrides=list(overrides))
                 launchable.append(i)
             except Exception as error:  # a user error of the remedy: recorded, never launched
-                runs[i] = Run(None, list(overrides), failed(f"does not compose: {_one_line(error)}"))
+                runs[i] = Run(None, list(overrides), failed(f"does not compose: {one_line(error)}"))
         if launchable:
             returns = self.sweeper.launcher.launch([batch[i] for i in launchable],
                                                    initial_job_idx=self.next_job)
@@ -76,9 +72,9 @@ class HydraLaunch:
                    else Path(self.sweeper.config.hydra.sweep.dir) / str(job))
         outcome = read_outcome(run_dir)
         if ret.status == JobStatus.FAILED and outcome.ok:  # the task raised after its files
-            outcome = failed(_one_line(ret._return_value))
+            outcome = failed(one_line(ret._return_value))
         elif ret.status == JobStatus.FAILED and outcome.error and outcome.error.startswith("no summary"):
-            outcome.error = _one_line(ret._return_value)  # the exception says more
+            outcome.error = one_line(ret._return_value)  # the exception says more
         return Run(job, list(overrides), outcome, dir=str(run_dir))
 
 
