@@ -4,6 +4,7 @@ diagnosis benchmark and from the five scenario presets, 4 rounds of width 3 at m
     python scripts/follow_bench.py                         # every case, the basic launcher
     python scripts/follow_bench.py --launcher stacked      # the same through hydra/launcher=stacked
     python scripts/follow_bench.py --only moons            # cases whose name contains "moons"
+    python scripts/follow_bench.py --reverse --resume      # continue a run, last case first
 
 Each case is one in-process `dlrun -m follow=on ...` (as the command line runs it); its
 follow.json says whether the walk reached `good`, after how many rounds and runs, and why
@@ -123,10 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="the cases whose name contains this")
     parser.add_argument("--launcher", help="a hydra/launcher option (default: basic)")
     parser.add_argument("--out", type=Path, help="JSON results (default: bench-results/)")
+    parser.add_argument("--reverse", action="store_true",
+                        help="the cases last first (a second process can share the work)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the cases that --out already holds, run the rest")
     args = parser.parse_args(argv)
     chosen = [c for c in cases() if args.only is None or args.only in c.name]
+    chosen = chosen[::-1] if args.reverse else chosen
     launcher = args.launcher or "basic"
     out = (args.out or RESULTS / f"follow-{launcher}-{datetime.date.today()}.json").resolve()
     done = {r["case"]: Walked(**r) for r in _earlier(out)} if args.resume else {}
@@ -142,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{' ERROR ' + walked.error if walked.error else ''}", file=sys.stderr, flush=True)
             if not args.only:  # kept after every case: a long benchmark can be resumed
                 _write(out, launcher, results, load)
+    results.sort(key=[c.name for c in cases()].index)
     s = _write(out, launcher, results, load) if not args.only else score(results)
     print(table(results))
     print(f"\nreached good: {s['reached_good']}/{s['of']} ({100 * s['rate']:.0f}%)")

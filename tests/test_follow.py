@@ -81,6 +81,11 @@ def test_bad_knobs_and_sweeps_are_one_line_errors(tmp_path):
     _, _, err, code = follow(tmp_path, "optim.lr=0.1,0.01")
     assert code == 2 and err.startswith("dlrun: error: follow=on starts from one run")
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "sweep" / "0").exists()
+    sweep, _, err, code = follow(tmp_path, "optim.lr=-1")  # your own run fails: nothing to follow
+    assert code == 2 and err.strip().splitlines()[-1] == (
+        "dlrun: error: your run failed, so there is nothing to follow: optim.lr=-1.0 is out of "
+        "range: it must be a positive number, e.g. optim.lr=0.01.")
+    assert json.loads((sweep / "follow.json").read_text())["stop"] == "failed"
 
 
 def test_a_cross_validation_is_judged_on_the_means_of_its_folds(tmp_path):

@@ -21,7 +21,7 @@ from dlrun.errors import UserError
 from dlrun.follow.commands import reproduce, user_flags, without_follow
 from dlrun.follow.files import write_path
 from dlrun.follow.outcome import failed, read_outcome
-from dlrun.follow.path import FollowPath, Run
+from dlrun.follow.path import FollowPath, Run, Stop
 from dlrun.follow.tree import print_path
 from dlrun.follow.walk import Settings, walk
 from dlrun.schema.follow import FollowConfig
@@ -94,4 +94,6 @@ def follow(sweeper, arguments: list[str]) -> list[list[JobReturn]]:
     path.command = reproduce(path.best.overrides, user_flags(config))
     write_path(path, sweep_dir)
     print_path(path, sweep_dir)
+    if path.stop == Stop.FAILED:  # nothing was followed: your command itself needs fixing
+        raise UserError(path.reason)
     return launch.returns

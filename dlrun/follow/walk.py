@@ -98,7 +98,8 @@ def walk(start: list[str], launch: Launch, settings: Settings,
         return path
 
     if not first.outcome.ok:
-        return end(Stop.FAILED, f"your run failed ({first.outcome.error}): fix it first")
+        return end(Stop.FAILED, f"your run failed, so there is nothing to follow: "
+                                f"{first.outcome.error}")
     if first.outcome.good:
         return end(Stop.GOOD, f"#{first.job} is good already: nothing to follow")
     if first.outcome.verdict not in QUANTITY:
