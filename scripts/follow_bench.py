@@ -144,10 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{walked.case}: {'good' if walked.reached_good else 'NOT good'} after "
                   f"{walked.rounds} round(s), {walked.runs} runs, {walked.wall_s:.0f} s"
                   f"{' ERROR ' + walked.error if walked.error else ''}", file=sys.stderr, flush=True)
-            if not args.only:  # kept after every case: a long benchmark can be resumed
+            if not args.only or args.out:  # kept after every case: a long benchmark can resume
                 _write(out, launcher, results, load)
     results.sort(key=[c.name for c in cases()].index)
-    s = _write(out, launcher, results, load) if not args.only else score(results)
+    s = _write(out, launcher, results, load) if not args.only or args.out else score(results)
     print(table(results))
     print(f"\nreached good: {s['reached_good']}/{s['of']} ({100 * s['rate']:.0f}%)")
     for case, why in s["not_good"].items():
