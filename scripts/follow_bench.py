@@ -76,7 +76,9 @@ def follow(case: Case, sweep: Path, launcher: str | None) -> Walked:
         sys.argv = argv
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             cli.main()
-    except (Exception, SystemExit) as error:  # a crash is a result too
+    except (Exception, SystemExit) as error:  # a crash is a result too (dlrun exits 2 or 3)
+        if isinstance(error, SystemExit) and error.code not in (2, 3):
+            raise  # stopped from outside (SIGTERM, Ctrl-C): no result
         walked.error = f"{type(error).__name__}: {' '.join(str(error).split())}"[:300]
     finally:
         sys.argv = saved
