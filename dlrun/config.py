@@ -22,13 +22,18 @@ def validate(cfg: DictConfig) -> None:
     A value taken from another key (model.dropout from reg.dropout.p) is checked last, so
     the error names the key the user set.
     """
-    settings = sorted(described(cfg, root=RunConfig), key=lambda s: s.interpolated)
+    check_ranges(cfg, RunConfig)
+    check_resume_dir(cfg.trainer.resume)
+
+
+def check_ranges(cfg: DictConfig, root: type | None = None, prefix: str = "") -> None:
+    """The range check alone, for any node the schemas describe (`prefix`: the node's key)."""
+    settings = sorted(described(cfg, root=root, prefix=prefix), key=lambda s: s.interpolated)
     for s in settings:
         rule = s.knob.rule
         if rule is not None and s.value is not None and not rule.ok(s.value):
             # null is absent, or a knob's "off"/"auto"
             raise UserError(f"{s.key}={s.value} is out of range: it {rule.text}.")
-    check_resume_dir(cfg.trainer.resume)
 
 
 def check_resume_dir(resume: str | None) -> None:

@@ -13,6 +13,7 @@ from dlrun.schema import (
     cv,
     data,
     diagnose,
+    follow,
     logger,
     loss,
     lr_find,
@@ -25,8 +26,8 @@ from dlrun.schema import (
     trainer,
 )
 
-GROUPS = (trainer, optim, model, data, tokens, reg, loss, sched, cv, lr_find, diagnose, logger,
-          run)
+GROUPS = (trainer, optim, model, data, tokens, reg, loss, sched, cv, lr_find, diagnose, follow,
+          logger, run)
 
 
 def register_schemas() -> None:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from dlrun.schema.diagnose import DiagnoseConfig
+from dlrun.schema.follow import FollowConfig
 from dlrun.schema.knobs import default, fields, spec
 from dlrun.schema.trainer import TrainerConfig
 
-TABLES = {"trainer": TrainerConfig, "diagnose": DiagnoseConfig}
+TABLES = {"trainer": TrainerConfig, "diagnose": DiagnoseConfig, "follow": FollowConfig}
 BLOCK = re.compile(r"(<!-- knobs: (\w+) -->\n)(.*?)(<!-- /knobs -->)", re.S)
 
 
