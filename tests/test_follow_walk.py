@@ -107,6 +107,18 @@ def test_ties_on_the_quantity_go_to_the_lower_objective_and_a_good_run_wins():
     assert path.rounds[0].chosen.overrides[-1] == "a.x=2"
 
 
+def test_a_held_out_remedy_that_loses_the_training_fit_ranks_after_one_that_keeps_it():
+    """parity-mlp-noise: noise augmentation left every split at the constant predictor's
+    loss, whose test loss beat the shifted-data remedy's; the walk must not trade the
+    training fit for a held-out number."""
+    world = World()
+    world.add(START, Verdict.MISMATCH, train=0.01, test=0.94, remedies=[["a.x=1"], ["a.x=2"]])
+    world.add([*START, "a.x=1"], Verdict.MODEL_BIAS, train=0.69, test=0.69)
+    world.add([*START, "a.x=2"], Verdict.MISMATCH, train=0.02, test=0.81)
+    path = walk(START, world.launch, Settings(rounds=1))
+    assert path.rounds[0].chosen.overrides[-1] == "a.x=2"
+
+
 def test_stuck_when_no_remedy_lowers_the_quantity_and_it_says_what_was_tried():
     world = World()
     world.add(START, Verdict.OVERFITTING, val=0.5, remedies=[["reg=[l2]"], ["reg=[dropout]"]])

@@ -20,7 +20,7 @@ from dlrun.follow.measurement import measured_keys
 from dlrun.follow.outcome import QUANTITY
 from dlrun.follow.path import FollowPath, Round, Run, Skipped, Stop
 from dlrun.follow.words import describe
-from dlrun.records import Remedy
+from dlrun.records import Remedy, Verdict
 
 Launch = Callable[[list[list[str]]], list[Run]]
 
@@ -55,20 +55,32 @@ def next_batch(base: Run, seen: dict[tuple, int | None], width: int
     return batch, skipped
 
 
-def _rank(run: Run, quantity: str) -> tuple[float, float]:
+# the map's training side: a run placed there has a training loss that is large
+TRAINING_SIDE = (Verdict.MODEL_BIAS, Verdict.OPTIMIZATION)
+
+
+def _went_back(run: Run, base: Run) -> bool:
+    """A remedy of a held-out problem whose run lost the training fit (e.g. a constant
+    predictor's test loss can beat an overfit model's): it went back up the map."""
+    return base.outcome.verdict not in TRAINING_SIDE and run.outcome.verdict in TRAINING_SIDE
+
+
+def _rank(run: Run, quantity: str, base: Run | None = None) -> tuple[bool, float, float]:
     objective = run.outcome.objective
-    return run.value(quantity), objective if objective is not None and math.isfinite(objective) else math.inf
+    back = base is not None and _went_back(run, base)
+    return (back, run.value(quantity),
+            objective if objective is not None and math.isfinite(objective) else math.inf)
 
 
 def choose(round_: Round) -> Run | None:
     """The next base: the best good run of the batch, else the best run that lowered the
-    branch's quantity below its base's, else None."""
+    branch's quantity below its base's (one that kept the training fit first), else None."""
     quantity = round_.quantity
     ranked = [r for r in round_.tried if r.outcome.ok and r.value(quantity) is not None]
     good = [r for r in ranked if r.outcome.good]
     before = round_.base.value(quantity)
     better = good or [r for r in ranked if before is None or r.value(quantity) < before]
-    return min(better, key=lambda r: _rank(r, quantity), default=None)
+    return min(better, key=lambda r: _rank(r, quantity, round_.base), default=None)
 
 
 def _stuck(round_: Round) -> str:
