@@ -37,6 +37,7 @@ SMALL_MODELS = {"cnn": ["model.channels=[8,8]", "model.hidden=16"],
                 "transformer": ["model.d_model=16", "model.heads=2", "model.layers=1",
                                 "model.feedforward=32"],
                 "mlp": ["model.hidden=[16]"]}
+TIME_SLICE = 0.01  # seconds: a Linux CFS scheduling period's order on a busy 2-core machine
 DIAGNOSES = {"default": [], "full": ["diagnose=full"], "escape": ["diagnose.escape_saddle=true"]}
 # the one dataset each model meets in the default suite
 FIRST = {"linear": "sine", "logistic": "moons", "mlp": "digits", "cnn": "mnist1d", "rnn": "adding",
@@ -75,7 +76,9 @@ def run(tmp_path: Path, files: Path, model: str, data: str, *extra: str) -> Path
 
 
 def check(run_dir: Path, budget: float | None = None) -> dict:
-    """The three files, one verdict, and (with `budget`) probes within it (+10%)."""
+    """The three files, one verdict, and (with `budget`) probes within it (+10%, and one
+    scheduler time slice: runs here train for as little as 40 ms, where a single preemption
+    of a step on a shared machine is over 10% of the budget)."""
     for name in ("summary.json", "metrics.jsonl", "diagnosis.json"):
         assert (run_dir / name).is_file(), name
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -83,7 +86,7 @@ def check(run_dir: Path, budget: float | None = None) -> dict:
     assert summary["verdict"] == diagnosis["verdict"]
     cost = diagnosis["cost"]
     if budget is not None:
-        assert cost["total_s"] <= 1.1 * budget * cost["train_s"], cost
+        assert cost["total_s"] <= 1.1 * budget * cost["train_s"] + TIME_SLICE, cost
     return diagnosis
 
 
