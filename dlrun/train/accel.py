@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from dlrun.errors import UserError
+from dlrun.train.one_row import forward_one_row
 from dlrun.train.threads import core_share, cores_available
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -80,17 +81,9 @@ def activation_bytes(model: nn.Module, example: torch.Tensor) -> int:
                 stack.extend(item)
 
     leaves = [m for m in model.modules() if next(m.children(), None) is None]
-    hooks = [leaf.register_forward_hook(count) for leaf in leaves]
-    was_training = model.training
-    try:
-        with torch.inference_mode():
-            model.eval()
-            model(example[:1])
-    finally:
-        model.train(was_training)
-        for hook in hooks:
-            hook.remove()
+    forward_one_row(model, example, [(leaf, count) for leaf in leaves])
     return total
+
 
 
 def autocast(device: torch.device, precision: str):

@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from dlrun.train.one_row import forward_one_row
+
 # forward FLOPs of one training step (a batch's rows) from which threads follow the cores:
 # between the MLPs that gain nothing from a second thread (3-3.3 MFLOP) and the 1-D CNN that
 # gained 1.19x (14 MFLOP)
@@ -56,16 +58,9 @@ def step_flops(model: nn.Module, example: torch.Tensor, batch_rows: int) -> floa
         steps = inputs[0].shape[1 if module.batch_first else 0] if inputs[0].dim() == 3 else 1
         recurrent += 2 * steps * sum(p.numel() for p in module.parameters())
 
-    hooks = [m.register_forward_hook(count_rnn) for m in model.modules() if isinstance(m, nn.RNNBase)]
-    was_training = model.training
-    try:
-        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-            model.eval()
-            model(example[:1])
-    finally:
-        model.train(was_training)
-        for hook in hooks:
-            hook.remove()
+    counter = FlopCounterMode(display=False)
+    forward_one_row(model, example, [(m, count_rnn) for m in model.modules()
+                                     if isinstance(m, nn.RNNBase)], within=counter)
     return float(counter.get_total_flops() + recurrent) * batch_rows
 
 
